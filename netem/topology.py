@@ -1,0 +1,287 @@
+"""A running topology: namespaces, veths, addresses, routes, NAT and shaping, as one
+context manager. Everything it creates is released on success, exception, Ctrl-C and
+SIGTERM; a SIGKILLed owner leaves a registry record for `python -m netem cleanup`.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from pyroute2 import IPRoute
+
+from . import names, nat, nsexec, shaping
+from .registry import RunRecord
+from .spec import TopologySpec
+
+# generous socket buffers: a 100 ms link at >1 Gbit/s needs tens of MB in flight
+TCP_MEM = "4096 262144 67108864"
+READY_TIMEOUT = 10.0
+
+
+class Host:
+    """One network namespace of a running topology."""
+
+    def __init__(self, topo: Topology, name: str):
+        self.topo, self.name = topo, name
+        self.netns = names.netns_name(topo.run_id, name)
+
+    @property
+    def address(self) -> str:
+        return str(self.topo.spec.address(self.name))
+
+    def address_on(self, link: str) -> str:
+        return str(self.topo.spec.address(self.name, link))
+
+    def call(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """Run fn(*args, **kwargs) inside this host's namespace and return its result."""
+        return nsexec.call_in(self.netns, fn, *args, **kwargs)
+
+    def socket(self, family: int, type_: int, proto: int = 0):
+        """A socket created inside this host (usable from any thread afterwards)."""
+        return nsexec.socket_in(self.netns, family, type_, proto)
+
+    def popen(self, argv: Sequence[str], **kwargs: Any) -> subprocess.Popen:
+        """Start a process inside this host; the topology ends it (by pid) on close."""
+        return self.topo._track(nsexec.popen_in(self.netns, argv, **kwargs))
+
+    def sysctl(self, key: str, value: str | int | None = None) -> str:
+        if value is not None:
+            nsexec.sysctl_write(self.netns, key, value)
+        return nsexec.sysctl_read(self.netns, key)
+
+    def ipr(self) -> IPRoute:
+        return self.topo._ipr(self.name)
+
+    def ifname(self, link: str) -> str:
+        return names.ifname(self.topo.run_id, self.topo.spec.interface(self.name, link).tag)
+
+    def set_link(self, link: str, up: bool) -> None:
+        ipr = self.ipr()
+        idx = ipr.link_lookup(ifname=self.ifname(link))[0]
+        ipr.link("set", index=idx, state="up" if up else "down")
+
+
+class Topology:
+    def __init__(self, spec: TopologySpec, backend: str = "auto", run_id: str | None = None):
+        self.spec = spec
+        self.requested_backend = backend
+        self.backend = shaping.resolve_backend(backend)
+        self.run_id = names.check_run_id(run_id) if run_id else names.new_run_id()
+        self.hosts = {h.name: Host(self, h.name) for h in spec.hosts}
+        self.record = RunRecord(self.run_id, netns=[h.netns for h in self.hosts.values()])
+        self._iprs: dict[str, IPRoute] = {}
+        self._procs: list[subprocess.Popen] = []
+        self._lock = threading.Lock()
+        self._old_sigterm = None
+        self.delay_lines: dict[str, subprocess.Popen] = {}
+        self.timings: dict[str, float] = {}
+        self._created: list[str] = []
+
+    # -- context manager -------------------------------------------------------------------
+
+    def __enter__(self) -> Topology:
+        self._install_sigterm()
+        try:
+            self.start()
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __getitem__(self, name: str) -> Host:
+        return self.hosts[name]
+
+    def _install_sigterm(self) -> None:
+        # SIGTERM (e.g. a CI timeout, xdist stopping a worker) would otherwise kill us
+        # without running __exit__; turn it into SystemExit while the topology lives.
+        if threading.current_thread() is threading.main_thread() \
+                and signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+            self._old_sigterm = signal.SIG_DFL
+
+            def on_term(signum, frame):
+                raise SystemExit(128 + signum)
+
+            signal.signal(signal.SIGTERM, on_term)
+
+    def _ipr(self, host: str) -> IPRoute:
+        if host not in self._iprs:
+            self._iprs[host] = IPRoute(netns=self.hosts[host].netns)
+        return self._iprs[host]
+
+    def _track(self, proc: subprocess.Popen) -> subprocess.Popen:
+        with self._lock:
+            self._procs.append(proc)
+            self.record.pids.append(proc.pid)
+            self.record.save()
+        return proc
+
+    # -- build ----------------------------------------------------------------------------
+
+    def start(self) -> None:
+        t0 = time.perf_counter()
+        self.record.save()  # first: a kill from here on leaves a record to sweep
+        fwd = self.spec.forwarders()
+        for h in self.hosts.values():
+            nsexec.create_netns(h.netns)
+            self._created.append(h.netns)
+            self._host_basics(h, forwarding=h.name in fwd)
+        self._links()
+        self._routes()
+        if self.spec.nat:
+            nat.apply(self, self.spec.nat)
+        self._shape()
+        self.timings["setup_ms"] = (time.perf_counter() - t0) * 1000
+
+    def _host_basics(self, h: Host, forwarding: bool) -> None:
+        def configure() -> None:
+            settings = {
+                "net/ipv4/ip_forward": int(forwarding),
+                "net/ipv4/conf/all/rp_filter": 0,
+                "net/ipv4/conf/default/rp_filter": 0,
+                "net/ipv4/tcp_rmem": TCP_MEM,
+                "net/ipv4/tcp_wmem": TCP_MEM,
+            }
+            for key, value in settings.items():
+                with open("/proc/sys/" + key, "w") as f:
+                    f.write(str(value))
+
+        h.call(configure)
+        ipr = self._ipr(h.name)
+        ipr.link("set", index=ipr.link_lookup(ifname="lo")[0], state="up")
+
+    def _links(self) -> None:
+        for lk in self.spec.links:
+            a, b = self.hosts[lk.a], self.hosts[lk.b]
+            a_if, b_if = a.ifname(lk.label), b.ifname(lk.label)
+            # both ends are created straight inside their namespaces: nothing ever
+            # appears in the host namespace, not even for a moment
+            self._ipr(lk.a).link("add", ifname=a_if, kind="veth", peer={"ifname": b_if, "net_ns_fd": b.netns})
+        for itf in self.spec.interfaces():
+            ipr = self._ipr(itf.host)
+            name = names.ifname(self.run_id, itf.tag)
+            idx = ipr.link_lookup(ifname=name)[0]
+            ipr.addr("add", index=idx, address=str(itf.address.ip), prefixlen=itf.address.network.prefixlen)
+            ipr.link("set", index=idx, state="up")
+        for itf in self.spec.interfaces():
+            self._wait_carrier(itf.host, names.ifname(self.run_id, itf.tag))
+
+    def _wait_carrier(self, host: str, ifname: str, timeout: float = 2.0) -> None:
+        # a veth just set up may report no carrier for a moment
+        ipr = self._ipr(host)
+        deadline = time.monotonic() + timeout
+        while True:
+            link = ipr.get_links(ifname=ifname)[0]
+            if link.get("carrier") == 1 or link.get("operstate") == "UP":
+                return
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{host}:{ifname} has no carrier after {timeout}s")
+            time.sleep(0.002)
+
+    def _routes(self) -> None:
+        for r in self.spec.routes():
+            self._ipr(r.host).route("add", dst=str(r.dest), gateway=str(r.via))
+
+    def _shape(self) -> None:
+        if all(lk.shape.is_neutral for lk in self.spec.links):
+            return
+        if self.backend == "kernel":
+            shaping.install_gemodel_support()
+            for req in shaping.kernel_plan(self.spec, self.run_id):
+                self._tc(req)
+            return
+        plan = shaping.userspace_plan(self.spec, self.run_id)
+        for req in plan.tbf:
+            self._tc(req)
+        routers = sorted({c.router for c in plan.channels})
+        for router in routers:
+            self._start_delay_line(router, [c for c in plan.channels if c.router == router])
+        for router, rules in plan.rules.items():
+            ipr = self._ipr(router)
+            for rule in rules:
+                ipr.rule("add", **rule)
+
+    def _tc(self, req: shaping.TcRequest) -> None:
+        ipr = self._ipr(req.host)
+        idx = ipr.link_lookup(ifname=req.ifname)[0]
+        ipr.tc("add", req.kind, idx, **req.kwargs())
+
+    def _start_delay_line(self, router: str, channels: list[shaping.Channel]) -> None:
+        h = self.hosts[router]
+        h.sysctl("net.ipv4.conf.all.accept_local", 1)  # router-originated packets come back via tun
+        cfg = {"channels": [{"ifname": c.tun, "profile": c.profile.to_dict()} for c in channels]}
+        proc = h.popen([sys.executable, "-m", "netem.delayline", json.dumps(cfg)],
+                       stdout=subprocess.PIPE, text=True, cwd=_project_root())
+        self.delay_lines[router] = proc
+        line = _readline_with_timeout(proc, READY_TIMEOUT)
+        if line.strip() != "ready":
+            raise RuntimeError(f"delay line in {router} did not start (said {line!r}, exit {proc.poll()})")
+        ipr = self._ipr(router)
+        for c in channels:
+            idx = ipr.link_lookup(ifname=c.tun)[0]
+            ipr.link("set", index=idx, state="up")
+            # fail closed: if the delay line dies its tun and route vanish; the blackhole stays
+            ipr.route("add", dst="0.0.0.0/0", table=c.table, type="blackhole", priority=100)
+            ipr.route("add", dst="0.0.0.0/0", table=c.table, oif=idx, priority=0)
+
+    # -- teardown -------------------------------------------------------------------------
+
+    def close(self) -> None:
+        t0 = time.perf_counter()
+        for proc in reversed(self._procs):
+            nsexec.stop_process(proc)
+            if proc.stdout:
+                proc.stdout.close()
+        self._procs.clear()
+        for ipr in self._iprs.values():
+            try:
+                ipr.close()
+            except Exception:
+                pass
+        self._iprs.clear()
+        for ns in reversed(self._created):
+            # removing a namespace destroys its veths, tun devices, qdiscs and nft tables
+            for pid in nsexec.pids_in_netns(ns):
+                _kill_stray(pid)
+            nsexec.remove_netns(ns)
+        self._created.clear()
+        self.record.remove()
+        if self._old_sigterm is not None:
+            signal.signal(signal.SIGTERM, self._old_sigterm)
+            self._old_sigterm = None
+        self.timings["teardown_ms"] = (time.perf_counter() - t0) * 1000
+
+    def describe(self) -> str:
+        return f"run {self.run_id} backend {self.backend}\n" + self.spec.describe()
+
+
+def _kill_stray(pid: int) -> None:
+    """A process still inside one of our namespaces at close: ours by construction."""
+    import os
+
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
+def _readline_with_timeout(proc: subprocess.Popen, timeout: float) -> str:
+    import select
+
+    r, _, _ = select.select([proc.stdout], [], [], timeout)
+    return proc.stdout.readline() if r else ""
+
+
+def _project_root() -> str:
+    import os
+
+    return os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
