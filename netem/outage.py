@@ -128,26 +128,29 @@ class LinkFault:
                 self.topo.hosts[end].set_link(self.link, up=False)
         else:
             router, rules = self._blackhole_rules()
-            ipr = self.topo.hosts[router].ipr()
-            ipr.route("replace", dst="0.0.0.0/0", table=BLACKHOLE_TABLE, type="blackhole")
-            for r in rules:
-                ipr.rule("add", **r)
+
+            def add(ipr) -> None:
+                ipr.route("replace", dst="0.0.0.0/0", table=BLACKHOLE_TABLE, type="blackhole")
+                for r in rules:
+                    ipr.rule("add", **r)
+
+            self.topo.hosts[router].netlink(add)
 
     def end(self, kind: str) -> None:
         if kind == "down":
             for end in (self.lk.a, self.lk.b):
                 self.topo.hosts[end].set_link(self.link, up=True)
             for end in (self.lk.a, self.lk.b):
-                self.topo._wait_carrier(end, self.topo.hosts[end].ifname(self.link))
+                host = self.topo.hosts[end]
+                host.wait_carrier(host.ifname(self.link))
             # the kernel flushed routes through the link when it went down: put them back
             for r in self.topo.spec.routes():
                 if r.link == self.link:
-                    self.topo.hosts[r.host].ipr().route("replace", dst=str(r.dest), gateway=str(r.via))
+                    self.topo.hosts[r.host].netlink(
+                        lambda ipr, r=r: ipr.route("replace", dst=str(r.dest), gateway=str(r.via)))
         else:
             router, rules = self._blackhole_rules()
-            ipr = self.topo.hosts[router].ipr()
-            for r in rules:
-                ipr.rule("del", **r)
+            self.topo.hosts[router].netlink(lambda ipr: [ipr.rule("del", **r) for r in rules])
 
 
 async def run_schedule(topo: Topology, schedule: OutageSchedule, log: OutageLog | None = None,

@@ -38,6 +38,12 @@ class TcRequest:
         return kw
 
 
+def apply_tc(ipr, req: TcRequest) -> None:
+    """Send one planned qdisc to netlink (ipr is an IPRoute in req.host's namespace)."""
+    idx = ipr.link_lookup(ifname=req.ifname)[0]
+    ipr.tc("add", req.kind, idx, **req.kwargs())
+
+
 def tbf_options(profile: LinkProfile) -> dict:
     rate_bps = profile.rate_mbit * 1e6
     burst = max(TBF_BURST_MIN, int(rate_bps / 8 / 100))  # 10 ms of tokens or one super-packet
@@ -198,8 +204,9 @@ def kernel_netem_available() -> bool:
     run = names.new_run_id()
     scratch = names.netns_name(run, "probe")
     nsexec.create_netns(scratch)
-    try:
-        with IPRoute(netns=scratch) as ipr:
+
+    def probe() -> bool:
+        with IPRoute() as ipr:
             ipr.link("add", ifname=names.ifname(run, "p0"), kind="veth", peer=names.ifname(run, "p1"))
             idx = ipr.link_lookup(ifname=names.ifname(run, "p0"))[0]
             try:
@@ -207,6 +214,9 @@ def kernel_netem_available() -> bool:
                 return True
             except NetlinkError:
                 return False
+
+    try:
+        return nsexec.call_in(scratch, probe)
     finally:
         nsexec.remove_netns(scratch)
 

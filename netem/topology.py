@@ -31,6 +31,7 @@ class Host:
     def __init__(self, topo: Topology, name: str):
         self.topo, self.name = topo, name
         self.netns = names.netns_name(topo.run_id, name)
+        self.netns_path = nsexec.netns_path(self.netns)
 
     @property
     def address(self) -> str:
@@ -56,16 +57,42 @@ class Host:
             nsexec.sysctl_write(self.netns, key, value)
         return nsexec.sysctl_read(self.netns, key)
 
-    def ipr(self) -> IPRoute:
-        return self.topo._ipr(self.name)
+    def netlink(self, fn: Callable[[IPRoute], Any]) -> Any:
+        """fn(ipr) with an rtnetlink socket of this host's namespace, in a thread inside it.
+
+        pyroute2's IPRoute keeps one socket per *thread* (created lazily in whatever
+        namespace that thread is in), and IPRoute(netns=...) forks helper processes;
+        a short-lived IPRoute in a thread that entered the namespace avoids both.
+        """
+
+        def run() -> Any:
+            with IPRoute() as ipr:
+                return fn(ipr)
+
+        return self.call(run)
 
     def ifname(self, link: str) -> str:
         return names.ifname(self.topo.run_id, self.topo.spec.interface(self.name, link).tag)
 
     def set_link(self, link: str, up: bool) -> None:
-        ipr = self.ipr()
-        idx = ipr.link_lookup(ifname=self.ifname(link))[0]
-        ipr.link("set", index=idx, state="up" if up else "down")
+        name = self.ifname(link)
+        self.netlink(lambda ipr: ipr.link("set", index=ipr.link_lookup(ifname=name)[0],
+                                          state="up" if up else "down"))
+
+    def wait_carrier(self, ifname: str, timeout: float = 2.0) -> None:
+        """A veth just set up may report no carrier for a moment."""
+
+        def wait(ipr: IPRoute) -> None:
+            deadline = time.monotonic() + timeout
+            while True:
+                link = ipr.get_links(ifname=ifname)[0]
+                if link.get("carrier") == 1 or link.get("operstate") == "UP":
+                    return
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"{self.name}:{ifname} has no carrier after {timeout}s")
+                time.sleep(0.002)
+
+        self.netlink(wait)
 
 
 class Topology:
@@ -76,7 +103,6 @@ class Topology:
         self.run_id = names.check_run_id(run_id) if run_id else names.new_run_id()
         self.hosts = {h.name: Host(self, h.name) for h in spec.hosts}
         self.record = RunRecord(self.run_id, netns=[h.netns for h in self.hosts.values()])
-        self._iprs: dict[str, IPRoute] = {}
         self._procs: list[subprocess.Popen] = []
         self._lock = threading.Lock()
         self._old_sigterm = None
@@ -113,11 +139,6 @@ class Topology:
 
             signal.signal(signal.SIGTERM, on_term)
 
-    def _ipr(self, host: str) -> IPRoute:
-        if host not in self._iprs:
-            self._iprs[host] = IPRoute(netns=self.hosts[host].netns)
-        return self._iprs[host]
-
     def _track(self, proc: subprocess.Popen) -> subprocess.Popen:
         with self._lock:
             self._procs.append(proc)
@@ -150,14 +171,17 @@ class Topology:
                 "net/ipv4/conf/default/rp_filter": 0,
                 "net/ipv4/tcp_rmem": TCP_MEM,
                 "net/ipv4/tcp_wmem": TCP_MEM,
+                # IPv4 only: no IPv6 router/neighbour chatter into the delay line (it would
+                # draw from the loss RNG and break repeatability), and no v6 path anywhere
+                "net/ipv6/conf/all/disable_ipv6": 1,
+                "net/ipv6/conf/default/disable_ipv6": 1,
             }
             for key, value in settings.items():
                 with open("/proc/sys/" + key, "w") as f:
                     f.write(str(value))
 
         h.call(configure)
-        ipr = self._ipr(h.name)
-        ipr.link("set", index=ipr.link_lookup(ifname="lo")[0], state="up")
+        h.netlink(lambda ipr: ipr.link("set", index=ipr.link_lookup(ifname="lo")[0], state="up"))
 
     def _links(self) -> None:
         for lk in self.spec.links:
@@ -165,31 +189,29 @@ class Topology:
             a_if, b_if = a.ifname(lk.label), b.ifname(lk.label)
             # both ends are created straight inside their namespaces: nothing ever
             # appears in the host namespace, not even for a moment
-            self._ipr(lk.a).link("add", ifname=a_if, kind="veth", peer={"ifname": b_if, "net_ns_fd": b.netns})
-        for itf in self.spec.interfaces():
-            ipr = self._ipr(itf.host)
-            name = names.ifname(self.run_id, itf.tag)
-            idx = ipr.link_lookup(ifname=name)[0]
-            ipr.addr("add", index=idx, address=str(itf.address.ip), prefixlen=itf.address.network.prefixlen)
-            ipr.link("set", index=idx, state="up")
-        for itf in self.spec.interfaces():
-            self._wait_carrier(itf.host, names.ifname(self.run_id, itf.tag))
+            peer_fd = b.netns_path
+            a.netlink(lambda ipr, a_if=a_if, b_if=b_if: ipr.link(
+                "add", ifname=a_if, kind="veth", peer={"ifname": b_if, "net_ns_fd": peer_fd}))
+        for h in self.hosts.values():
+            itfs = [i for i in self.spec.interfaces() if i.host == h.name]
 
-    def _wait_carrier(self, host: str, ifname: str, timeout: float = 2.0) -> None:
-        # a veth just set up may report no carrier for a moment
-        ipr = self._ipr(host)
-        deadline = time.monotonic() + timeout
-        while True:
-            link = ipr.get_links(ifname=ifname)[0]
-            if link.get("carrier") == 1 or link.get("operstate") == "UP":
-                return
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"{host}:{ifname} has no carrier after {timeout}s")
-            time.sleep(0.002)
+            def configure(ipr: IPRoute, itfs=itfs) -> None:
+                for itf in itfs:
+                    idx = ipr.link_lookup(ifname=names.ifname(self.run_id, itf.tag))[0]
+                    ipr.addr("add", index=idx, address=str(itf.address.ip),
+                             prefixlen=itf.address.network.prefixlen)
+                    ipr.link("set", index=idx, state="up")
+
+            h.netlink(configure)
+        for itf in self.spec.interfaces():
+            self.hosts[itf.host].wait_carrier(names.ifname(self.run_id, itf.tag))
 
     def _routes(self) -> None:
-        for r in self.spec.routes():
-            self._ipr(r.host).route("add", dst=str(r.dest), gateway=str(r.via))
+        for h in self.hosts.values():
+            mine = [r for r in self.spec.routes() if r.host == h.name]
+            if mine:
+                h.netlink(lambda ipr, mine=mine: [ipr.route("add", dst=str(r.dest), gateway=str(r.via))
+                                                  for r in mine])
 
     def _shape(self) -> None:
         if all(lk.shape.is_neutral for lk in self.spec.links):
@@ -206,14 +228,10 @@ class Topology:
         for router in routers:
             self._start_delay_line(router, [c for c in plan.channels if c.router == router])
         for router, rules in plan.rules.items():
-            ipr = self._ipr(router)
-            for rule in rules:
-                ipr.rule("add", **rule)
+            self.hosts[router].netlink(lambda ipr, rules=rules: [ipr.rule("add", **r) for r in rules])
 
     def _tc(self, req: shaping.TcRequest) -> None:
-        ipr = self._ipr(req.host)
-        idx = ipr.link_lookup(ifname=req.ifname)[0]
-        ipr.tc("add", req.kind, idx, **req.kwargs())
+        self.hosts[req.host].netlink(lambda ipr: shaping.apply_tc(ipr, req))
 
     def _start_delay_line(self, router: str, channels: list[shaping.Channel]) -> None:
         h = self.hosts[router]
@@ -225,13 +243,16 @@ class Topology:
         line = _readline_with_timeout(proc, READY_TIMEOUT)
         if line.strip() != "ready":
             raise RuntimeError(f"delay line in {router} did not start (said {line!r}, exit {proc.poll()})")
-        ipr = self._ipr(router)
-        for c in channels:
-            idx = ipr.link_lookup(ifname=c.tun)[0]
-            ipr.link("set", index=idx, state="up")
-            # fail closed: if the delay line dies its tun and route vanish; the blackhole stays
-            ipr.route("add", dst="0.0.0.0/0", table=c.table, type="blackhole", priority=100)
-            ipr.route("add", dst="0.0.0.0/0", table=c.table, oif=idx, priority=0)
+
+        def wire(ipr: IPRoute) -> None:
+            for c in channels:
+                idx = ipr.link_lookup(ifname=c.tun)[0]
+                ipr.link("set", index=idx, state="up")
+                # fail closed: if the delay line dies, its tun and route vanish; the blackhole stays
+                ipr.route("add", dst="0.0.0.0/0", table=c.table, type="blackhole", priority=100)
+                ipr.route("add", dst="0.0.0.0/0", table=c.table, oif=idx, priority=0)
+
+        h.netlink(wire)
 
     # -- teardown -------------------------------------------------------------------------
 
@@ -242,12 +263,6 @@ class Topology:
             if proc.stdout:
                 proc.stdout.close()
         self._procs.clear()
-        for ipr in self._iprs.values():
-            try:
-                ipr.close()
-            except Exception:
-                pass
-        self._iprs.clear()
         for ns in reversed(self._created):
             # removing a namespace destroys its veths, tun devices, qdiscs and nft tables
             for pid in nsexec.pids_in_netns(ns):

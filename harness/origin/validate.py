@@ -1,0 +1,96 @@
+"""Validation helpers shared by fault plans and stream configs.
+
+Every problem is reported as ONE line that names the field (a JSON path such as
+``plan[0].when.phase``), the offending value (as JSON) and what is allowed, because
+these configs are typed by hand on a command line or in a test header.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable
+from typing import Any
+
+
+class SpecError(ValueError):
+    """A plan or stream config is invalid. ``str(err)`` is a single line."""
+
+
+def show(value: Any) -> str:
+    """Render a value as compact JSON (falls back to repr) for error messages."""
+    try:
+        text = json.dumps(value, separators=(",", ":"), sort_keys=True)
+    except (TypeError, ValueError):
+        text = repr(value)
+    return text if len(text) <= 120 else text[:117] + "..."
+
+
+def fail(path: str, value: Any, problem: str, allowed: str) -> SpecError:
+    return SpecError(f"{path}: {show(value)} {problem} (allowed: {allowed})")
+
+
+def load_json(text: str, what: str) -> Any:
+    """Parse JSON text, turning syntax errors into a one-line SpecError."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise SpecError(f"{what}: not valid JSON: {exc}") from None
+
+
+def check_object(path: str, value: Any, allowed_keys: Iterable[str]) -> dict:
+    allowed = sorted(allowed_keys)
+    if not isinstance(value, dict):
+        raise fail(path, value, "is not an object", "an object with keys " + ", ".join(allowed))
+    for key in value:
+        if key not in allowed:
+            raise fail(f"{path}.{key}", value[key], f"is under unknown key {key!r}", ", ".join(allowed))
+    return value
+
+
+def check_int(path: str, value: Any, *, lo: int | None = None, hi: int | None = None) -> int:
+    desc = _range_desc("integer", lo, hi)
+    # bool is an int subclass in Python; `true` is never a sensible count.
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise fail(path, value, "is not an integer", desc)
+    if (lo is not None and value < lo) or (hi is not None and value > hi):
+        raise fail(path, value, "is out of range", desc)
+    return value
+
+
+def check_number(path: str, value: Any, *, lo: float | None = 0.0, positive: bool = False) -> float:
+    desc = "number > 0" if positive else _range_desc("number", lo, None)
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise fail(path, value, "is not a finite number", desc)
+    if (positive and value <= 0) or (lo is not None and value < lo):
+        raise fail(path, value, "is out of range", desc)
+    return float(value)
+
+
+def check_str(path: str, value: Any) -> str:
+    if not isinstance(value, str) or not value:
+        raise fail(path, value, "is not a non-empty string", "a non-empty string")
+    return value
+
+
+def check_bool(path: str, value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise fail(path, value, "is not a boolean", "true, false")
+    return value
+
+
+def check_choice(path: str, value: Any, choices: Iterable[str]) -> str:
+    options = list(choices)
+    if value not in options:
+        raise fail(path, value, "is not allowed", ", ".join(options))
+    return value
+
+
+def _range_desc(kind: str, lo: float | None, hi: float | None) -> str:
+    if lo is not None and hi is not None:
+        return f"{kind} {lo}..{hi}"
+    if lo is not None:
+        return f"{kind} >= {lo}"
+    if hi is not None:
+        return f"{kind} <= {hi}"
+    return kind

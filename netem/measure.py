@@ -1,0 +1,146 @@
+"""Measurements across a running topology: one-way delay, loss, bulk TCP throughput.
+
+All hosts share CLOCK_MONOTONIC (namespaces do not change clocks), so a UDP datagram
+that carries its send time gives the one-way delay directly. Throughput uses two child
+processes (sender, receiver) so the GIL of the test process is not the bottleneck.
+
+Used by the tests and by `python -m netem bench`.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import statistics
+import struct
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .topology import Topology
+
+PROBE = struct.Struct("!IQ")  # sequence number, send time (ns, monotonic)
+
+
+@dataclass
+class DelaySample:
+    sent: int
+    received: list[tuple[int, float]]  # (seq, one-way delay ms)
+
+    @property
+    def delays(self) -> list[float]:
+        return [d for _, d in self.received]
+
+    @property
+    def lost(self) -> set[int]:
+        got = {s for s, _ in self.received}
+        return set(range(self.sent)) - got
+
+    def percentile(self, q: float) -> float:
+        ds = sorted(self.delays)
+        return ds[min(len(ds) - 1, int(q / 100 * len(ds)))]
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.delays)
+
+
+def udp_probe(topo: Topology, src: str, dst: str, count: int, interval: float = 0.002,
+              port: int = 9009, payload: int = 64, drain: float = 0.5) -> DelaySample:
+    """Send `count` stamped datagrams src->dst, `interval` apart; collect what arrives."""
+    rx = topo[dst].socket(socket.AF_INET, socket.SOCK_DGRAM)
+    tx = topo[src].socket(socket.AF_INET, socket.SOCK_DGRAM)
+    rx.bind((topo[dst].address, port))
+    rx.settimeout(0.05)
+    received: list[tuple[int, float]] = []
+    done = threading.Event()
+
+    def receive() -> None:
+        while True:
+            try:
+                data = rx.recv(2048)
+            except TimeoutError:
+                if done.is_set():
+                    return
+                continue
+            now = time.monotonic_ns()
+            seq, sent_ns = PROBE.unpack_from(data)
+            received.append((seq, (now - sent_ns) / 1e6))
+
+    t = threading.Thread(target=receive, daemon=True)
+    t.start()
+    pad = b"\0" * max(0, payload - PROBE.size)
+    dst_addr = (topo[dst].address, port)
+    next_t = time.monotonic()
+    try:
+        for seq in range(count):
+            tx.sendto(PROBE.pack(seq, time.monotonic_ns()) + pad, dst_addr)
+            next_t += interval
+            pause = next_t - time.monotonic()
+            if pause > 0:
+                time.sleep(pause)
+        time.sleep(drain)
+    finally:
+        done.set()
+        t.join()
+        rx.close()
+        tx.close()
+    return DelaySample(count, received)
+
+
+def tcp_throughput(topo: Topology, src: str, dst: str, seconds: float = 3.0, port: int = 9010) -> dict:
+    """Bulk TCP src->dst for `seconds`; Mbit/s over the last two thirds (after slow start)."""
+    sink = topo[dst].popen([sys.executable, "-m", "netem.measure", "sink", topo[dst].address, str(port),
+                            str(seconds)], stdout=subprocess.PIPE, text=True)
+    line = sink.stdout.readline()  # "listening"
+    if "listening" not in line:
+        raise RuntimeError(f"sink did not start: {line!r}")
+    source = topo[src].popen([sys.executable, "-m", "netem.measure", "source", topo[dst].address, str(port),
+                              str(seconds)], stdout=subprocess.PIPE, text=True)
+    out, _ = sink.communicate(timeout=seconds + 30)
+    source.wait(timeout=30)
+    return json.loads(out)
+
+
+# -- child-process ends of the throughput measurement -------------------------------------
+
+def _sink(addr: str, port: int, seconds: float) -> None:
+    srv = socket.socket()
+    srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    srv.bind((addr, port))
+    srv.listen(1)
+    print("listening", flush=True)
+    conn, _ = srv.accept()
+    buf = bytearray(1 << 20)
+    t0 = time.monotonic()
+    marks = []  # (t, total bytes)
+    total = 0
+    while True:
+        n = conn.recv_into(buf)
+        if not n:
+            break
+        total += n
+        marks.append((time.monotonic() - t0, total))
+    start = seconds / 3
+    first = next(((t, b) for t, b in marks if t >= start), marks[0])
+    last = marks[-1]
+    mbit = (last[1] - first[1]) * 8 / max(1e-9, last[0] - first[0]) / 1e6
+    print(json.dumps({"bytes": total, "seconds": last[0], "mbit": mbit}), flush=True)
+
+
+def _source(addr: str, port: int, seconds: float) -> None:
+    s = socket.create_connection((addr, port))
+    chunk = b"\0" * (1 << 20)
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        s.sendall(chunk)
+    s.close()
+
+
+if __name__ == "__main__":
+    role, addr, port, seconds = sys.argv[1], sys.argv[2], int(sys.argv[3]), float(sys.argv[4])
+    (_sink if role == "sink" else _source)(addr, port, seconds)

@@ -1,0 +1,86 @@
+"""A LinkProfile does what it says: delay, loss and rate, on each backend this kernel has.
+
+Margins are generous and explained: delay is checked against the profile with 2 ms of
+slack on the median (the userspace floor is ~0.15 ms timer lateness plus Python's receive
+path; CI machines are noisy), loss against a 99.9% binomial interval, rate within 10%.
+"""
+
+import pytest
+
+from conftest import available_backends
+from netem import GilbertElliott, LinkProfile, LinkShape, chain
+from netem.measure import tcp_throughput, udp_probe
+
+from .stats import wilson_interval
+
+pytestmark = pytest.mark.netns
+BACKENDS = available_backends()
+
+
+def _world(profile: LinkProfile, reverse: LinkProfile | None = None):
+    return chain("client", "router", "server",
+                 shapes={"client-router": LinkShape(profile, reverse or LinkProfile())})
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("delay_ms", [20.0, 50.0])
+def test_one_way_delay_within_tolerance(make_topology, backend, delay_ms):
+    topo = make_topology(_world(LinkProfile(delay_ms=delay_ms)), backend)
+    s = udp_probe(topo, "client", "server", count=300)
+    assert len(s.received) == 300
+    assert abs(s.median - delay_ms) < 2.0, f"median {s.median:.3f} ms for {delay_ms} ms"
+    assert min(s.delays) >= delay_ms - 0.5, "a packet overtook the configured delay"
+    assert s.percentile(99) < delay_ms + 10.0
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_delay_is_per_direction(make_topology, backend):
+    topo = make_topology(_world(LinkProfile(delay_ms=30), LinkProfile(delay_ms=5)), backend)
+    fwd = udp_probe(topo, "client", "server", count=100)
+    rev = udp_probe(topo, "server", "client", count=100, port=9011)
+    assert abs(fwd.median - 30) < 2.0 and abs(rev.median - 5) < 2.0, (fwd.median, rev.median)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_random_loss_inside_binomial_interval(make_topology, backend):
+    n, pct = 3000, 10.0
+    topo = make_topology(_world(LinkProfile(loss_pct=pct, seed=42)), backend)
+    s = udp_probe(topo, "client", "server", count=n, interval=0.0005)
+    lo, hi = wilson_interval(len(s.lost), n)
+    assert lo <= pct / 100 <= hi, f"lost {len(s.lost)}/{n}, interval [{lo:.4f}, {hi:.4f}]"
+
+
+def test_loss_repeats_with_the_same_seed(make_topology):
+    """Userspace only: the kernel's netem draws from its own unseeded RNG."""
+    lost = []
+    for seed in (7, 7, 8):
+        topo = make_topology(_world(LinkProfile(loss_pct=20, seed=seed)), "userspace")
+        lost.append(udp_probe(topo, "client", "server", count=400, interval=0.0005).lost)
+        topo.close()
+    assert lost[0] == lost[1], "same seed, different losses"
+    assert lost[0] != lost[2], "different seeds, same losses"
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_gilbert_elliott_loss_is_bursty_with_the_right_mean(make_topology, backend):
+    ge = GilbertElliott(p=2, r=20, h_loss=100, k_loss=0)  # mean loss 100*2/22 = 9.1%
+    n = 4000
+    topo = make_topology(_world(LinkProfile(gilbert_elliott=ge, seed=3)), backend)
+    s = udp_probe(topo, "client", "server", count=n, interval=0.0005)
+    lo, hi = wilson_interval(len(s.lost), n)
+    # the runs make the effective sample smaller than n: widen by the mean burst length (1/r)
+    burst = 1 / (ge.r / 100)
+    slack = (hi - lo) / 2 * (burst ** 0.5)
+    assert lo - slack <= ge.mean_loss() / 100 <= hi + slack, (len(s.lost), ge.mean_loss())
+    # burstiness: P(lost | previous lost) far above the mean loss rate
+    lost = s.lost
+    after_loss = sum(1 for i in lost if i + 1 in lost) / max(1, len(lost))
+    assert after_loss > 3 * ge.mean_loss() / 100, after_loss
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_rate_within_ten_percent(make_topology, backend):
+    rate = 40.0
+    topo = make_topology(_world(LinkProfile(delay_ms=5, rate_mbit=rate)), backend)
+    got = tcp_throughput(topo, "client", "server", seconds=4.0)["mbit"]
+    assert abs(got - rate) / rate <= 0.10, f"{got:.1f} Mbit/s for {rate}"
