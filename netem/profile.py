@@ -111,6 +111,8 @@ class LinkShape:
 
     a_to_b: LinkProfile = field(default_factory=LinkProfile)
     b_to_a: LinkProfile = field(default_factory=LinkProfile)
+    # userspace backend: pass through the delay line even when neutral (to measure it)
+    through_emulator: bool = False
 
     @classmethod
     def symmetric(cls, profile: LinkProfile) -> LinkShape:
@@ -118,4 +120,4 @@ class LinkShape:
 
     @property
     def is_neutral(self) -> bool:
-        return self.a_to_b.is_neutral and self.b_to_a.is_neutral
+        return self.a_to_b.is_neutral and self.b_to_a.is_neutral and not self.through_emulator

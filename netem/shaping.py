@@ -116,9 +116,9 @@ def userspace_plan(spec: TopologySpec, run_id: str) -> UserspacePlan:
             if profile.rate_mbit:
                 ifname = names.ifname(run_id, spec.interface(sender, lk.label).tag)
                 plan.tbf.append(TcRequest(sender, ifname, "tbf", "1:", None, tbf_options(profile)))
-        router = forwarding_end(spec, lk.label) if not _timing_neutral(lk) else None
-        if router is None:
+        if _timing_neutral(lk):
             continue
+        router = forwarding_end(spec, lk.label)
         far = lk.b if router == lk.a else lk.a
         inbound = lk.shape.a_to_b if far == lk.a else lk.shape.b_to_a
         outbound = lk.shape.b_to_a if far == lk.a else lk.shape.a_to_b
@@ -126,7 +126,7 @@ def userspace_plan(spec: TopologySpec, run_id: str) -> UserspacePlan:
         behind = spec.behind(router, lk.label)
         rules = plan.rules.setdefault(router, [])
         for direction, profile in (("in", inbound), ("out", outbound)):
-            if _timing_neutral_profile(profile):
+            if _timing_neutral_profile(profile) and not lk.shape.through_emulator:
                 continue
             table = 1000 + n
             tun = names.ifname(run_id, f"t{i}{direction[0]}")
@@ -148,7 +148,8 @@ def _timing_neutral_profile(p: LinkProfile) -> bool:
 
 
 def _timing_neutral(lk) -> bool:
-    return _timing_neutral_profile(lk.shape.a_to_b) and _timing_neutral_profile(lk.shape.b_to_a)
+    return (_timing_neutral_profile(lk.shape.a_to_b) and _timing_neutral_profile(lk.shape.b_to_a)
+            and not lk.shape.through_emulator)
 
 
 def install_gemodel_support() -> None:

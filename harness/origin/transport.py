@@ -93,9 +93,11 @@ class Transport:
             self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         except OSError:
             pass
-        self._close()
+        self.close_now()
 
-    def _close(self) -> None:
+    def close_now(self) -> None:
+        if self.closed:
+            return
         self.closed = True
         self.sock.close()  # also wakes any task blocked on this socket
         self._wake.set()
@@ -124,7 +126,7 @@ class Transport:
                 while await Transport.recv(self):  # raw bytes, even under TLS
                     pass
         if not self.closed:
-            self._close()
+            self.close_now()
 
 
 class TlsTransport(Transport):

@@ -1,0 +1,29 @@
+"""resetlab command line: ``python -m harness <command> ...``.
+
+Commands (argparse subparsers; each lives next to its code and registers itself here):
+    origin    run the mock Messages API origin (harness/origin/cli.py)
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m harness", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    from harness.origin import cli as origin_cli
+
+    origin_cli.add_parser(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

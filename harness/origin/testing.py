@@ -1,0 +1,221 @@
+"""Small blocking raw clients for testing the origin: they report exactly how a response ended.
+
+Not the experiment's probe client (that belongs to the client layer); these exist so the
+origin's own tests can see RST vs FIN vs RST_STREAM vs GOAWAY from the client's side.
+
+    r = h1_request(("127.0.0.1", port), body=messages_body(stream=True))
+    r.status, r.headers, r.end ("complete" | "eof" | "reset" | "timeout"), r.events()
+    r = h2_request(("127.0.0.1", port), ...)   # h2c prior knowledge, or TLS with ca=...
+    r.end adds "rst_stream" | "goaway", with r.error_code / r.last_stream_id
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import ssl
+import time
+from dataclasses import dataclass, field
+
+import h2.config
+import h2.connection
+import h2.events
+import h11
+
+from .tls import client_context
+
+API_HEADERS = {"x-api-key": "sk-test-secret", "content-type": "application/json",
+               "anthropic-version": "2023-06-01"}
+
+
+def messages_body(stream: bool = True, **extra) -> bytes:
+    body = {"model": "claude-test", "max_tokens": 1024, "stream": stream,
+            "messages": [{"role": "user", "content": "hello"}], **extra}
+    return json.dumps(body).encode()
+
+
+def parse_sse(data: bytes) -> list[tuple[str, dict]]:
+    """Complete SSE events in `data` as (event name, decoded data); a torn tail is dropped."""
+    out = []
+    for block in data.decode("utf-8", "replace").split("\n\n")[:-1]:
+        name, payload = "", ""
+        for line in block.split("\n"):
+            if line.startswith("event: "):
+                name = line[7:]
+            elif line.startswith("data: "):
+                payload += line[6:]
+        out.append((name, json.loads(payload)))
+    return out
+
+
+@dataclass
+class RawResult:
+    status: int | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    body: bytes = b""
+    end: str = ""
+    errno: int | None = None
+    error_code: int | None = None
+    last_stream_id: int | None = None
+    alpn: str | None = None
+    t_headers: float | None = None  # seconds after the request was sent
+    t_end: float | None = None
+    chunks: list[tuple[float, bytes]] = field(default_factory=list)  # body arrivals
+
+    def events(self) -> list[tuple[str, dict]]:
+        return parse_sse(self.body)
+
+    def event_times(self) -> list[tuple[float, str]]:
+        """(arrival time, event name) for each complete SSE event."""
+        out, buf = [], b""
+        for t, chunk in self.chunks:
+            buf += chunk
+            while b"\n\n" in buf:
+                block, buf = buf.split(b"\n\n", 1)
+                name = next((ln[7:].decode() for ln in block.split(b"\n")
+                             if ln.startswith(b"event: ")), "")
+                out.append((t, name))
+        return out
+
+    def json(self) -> dict:
+        return json.loads(self.body)
+
+
+def _merge(base: dict[str, str], extra: dict[str, str | None] | None) -> dict[str, str]:
+    """Headers: `extra` overrides `base`; a None value removes the header."""
+    out = dict(base)
+    for key, value in (extra or {}).items():
+        out.pop(key, None)
+        if value is not None:
+            out[key] = value
+    return out
+
+
+def wait_records(records, n: int, timeout: float = 5.0) -> list[dict]:
+    """Wait until an origin's in-memory request log holds at least n records."""
+    deadline = time.monotonic() + timeout
+    while len(records) < n and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return list(records)
+
+
+def _connect(addr, ca: str | None, alpn: tuple[str, ...], timeout: float):
+    sock = socket.create_connection(addr, timeout=timeout)
+    if ca is None:
+        return sock, None
+    tls = client_context(ca, alpn).wrap_socket(sock, server_hostname=addr[0])
+    return tls, tls.selected_alpn_protocol()
+
+
+def h1_request(addr, method: str = "POST", path: str = "/v1/messages", body: bytes = b"",
+               headers: dict[str, str] | None = None, *, ca: str | None = None,
+               timeout: float = 10.0, send_body: bool = True) -> RawResult:
+    """One HTTP/1.1 request on a fresh connection; reads until the response ends somehow."""
+    hdrs = _merge({"host": f"{addr[0]}:{addr[1]}", **API_HEADERS}, headers)
+    if method in ("POST", "PUT") and not {"content-length", "transfer-encoding"} & set(hdrs):
+        hdrs["content-length"] = str(len(body))
+    res = RawResult()
+    sock, res.alpn = _connect(addr, ca, ("http/1.1",), timeout)
+    conn = h11.Connection(h11.CLIENT)
+    t0 = time.monotonic()
+    try:
+        data = conn.send(h11.Request(method=method, target=path, headers=list(hdrs.items())))
+        if send_body and body:
+            data += conn.send(h11.Data(data=body))
+        if send_body:
+            data += conn.send(h11.EndOfMessage())
+        sock.sendall(data)
+        while not res.end:
+            event = conn.next_event()
+            if event is h11.NEED_DATA:
+                raw = sock.recv(65536)
+                conn.receive_data(raw)
+                continue
+            if isinstance(event, h11.Response):
+                res.status = event.status_code
+                res.headers = {k.decode().lower(): v.decode() for k, v in event.headers}
+                res.t_headers = time.monotonic() - t0
+            elif isinstance(event, h11.Data):
+                res.chunks.append((time.monotonic() - t0, bytes(event.data)))
+                res.body += bytes(event.data)
+            elif isinstance(event, h11.EndOfMessage):
+                res.end = "complete"
+            elif isinstance(event, h11.ConnectionClosed):
+                res.end = "eof"
+    except h11.RemoteProtocolError:
+        res.end = "eof"  # EOF before the message was complete: a clean FIN mid-response
+    except (ConnectionResetError, BrokenPipeError) as exc:
+        res.end, res.errno = "reset", exc.errno
+    except TimeoutError:
+        res.end = "timeout"
+    except ssl.SSLError:
+        res.end = "eof"
+    finally:
+        res.t_end = time.monotonic() - t0
+        sock.close()
+    return res
+
+
+def h2_request(addr, method: str = "POST", path: str = "/v1/messages", body: bytes = b"",
+               headers: dict[str, str] | None = None, *, ca: str | None = None,
+               timeout: float = 10.0, window: int | None = None, ack: bool = True) -> RawResult:
+    """One HTTP/2 request: h2c with prior knowledge, or h2 over TLS when `ca` is given.
+
+    ``window`` sets our INITIAL_WINDOW_SIZE; ``ack=False`` never returns flow-control
+    credit (a client that stopped reading, as seen by the server).
+    """
+    res = RawResult()
+    sock, res.alpn = _connect(addr, ca, ("h2",), timeout)
+    conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True,
+                                                                 header_encoding="utf-8"))
+    if window is not None:
+        conn.local_settings.initial_window_size = window
+    conn.initiate_connection()
+    sid = conn.get_next_available_stream_id()
+    fields = [(":method", method), (":path", path), (":scheme", "https" if ca else "http"),
+              (":authority", f"{addr[0]}:{addr[1]}")]
+    fields += list(_merge(dict(API_HEADERS), headers).items())
+    conn.send_headers(sid, fields, end_stream=not body)
+    if body:
+        conn.send_data(sid, body, end_stream=True)  # fine for bodies within the 64 KB window
+    t0 = time.monotonic()
+    try:
+        sock.sendall(conn.data_to_send())
+        while not res.end:
+            raw = sock.recv(65536)
+            if not raw:
+                res.end = "eof"
+                break
+            for event in conn.receive_data(raw):
+                _on_h2_event(event, sid, conn, res, t0, ack)
+            out = conn.data_to_send()
+            if out:
+                sock.sendall(out)
+    except (ConnectionResetError, BrokenPipeError) as exc:
+        res.end, res.errno = "reset", exc.errno
+    except TimeoutError:
+        res.end = "timeout"
+    finally:
+        res.t_end = time.monotonic() - t0
+        sock.close()
+    return res
+
+
+def _on_h2_event(event, sid: int, conn, res: RawResult, t0: float, ack: bool) -> None:
+    if isinstance(event, h2.events.ResponseReceived) and event.stream_id == sid:
+        hdrs = dict(event.headers)
+        res.status = int(hdrs.pop(":status"))
+        res.headers = hdrs
+        res.t_headers = time.monotonic() - t0
+    elif isinstance(event, h2.events.DataReceived) and event.stream_id == sid:
+        res.chunks.append((time.monotonic() - t0, event.data))
+        res.body += event.data
+        if ack:
+            conn.acknowledge_received_data(event.flow_controlled_length, sid)
+    elif isinstance(event, h2.events.StreamEnded) and event.stream_id == sid:
+        res.end = res.end or "complete"
+    elif isinstance(event, h2.events.StreamReset) and event.stream_id == sid:
+        res.end, res.error_code = "rst_stream", int(event.error_code)
+    elif isinstance(event, h2.events.ConnectionTerminated):
+        res.end, res.error_code = "goaway", int(event.error_code)
+        res.last_stream_id = event.last_stream_id

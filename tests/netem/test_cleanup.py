@@ -1,0 +1,82 @@
+"""After a SIGKILL, `python -m netem cleanup` leaves nothing with the prefix behind."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from netem import nsexec
+
+from .hoststate import snapshot
+
+pytestmark = pytest.mark.netns
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+# Builds a shaped NAT world (delay line process, nft table) and starts a grandchild that
+# does not die with its parent (like a daemonizing proxy would), then waits to be killed.
+CHILD = r"""
+import sys, time
+from netem import *
+spec = chain("client", "router", "server",
+             shapes={"client-router": LinkShape.symmetric(LinkProfile(delay_ms=5))},
+             nat=Nat("router", "router-server"))
+topo = Topology(spec).__enter__()
+topo["server"].popen(["sh", "-c", "sleep 600 & wait"])
+print(topo.run_id, flush=True)
+time.sleep(600)
+"""
+
+
+def _cli(*args):
+    return subprocess.run([sys.executable, "-m", "netem", *args], capture_output=True, text=True, cwd=ROOT,
+                          timeout=60)
+
+
+def test_sigkilled_world_is_swept_by_cleanup():
+    before = snapshot()
+    child = subprocess.Popen([sys.executable, "-c", CHILD], stdout=subprocess.PIPE, text=True, cwd=ROOT)
+    run_id = child.stdout.readline().strip()
+    assert len(run_id) == 6, run_id
+    mine = [n for n in nsexec.list_netns() if n.startswith(f"rl-{run_id}-")]
+    assert len(mine) == 3
+    child.send_signal(signal.SIGKILL)
+    child.wait()
+    time.sleep(0.2)
+    # the grandchild `sleep` survives its killed ancestors, inside the server namespace
+    survivors = [p for n in mine for p in nsexec.pids_in_netns(n)]
+    assert survivors, "expected a stray process inside the killed world"
+
+    dry = _cli("cleanup", "--dry-run")
+    assert dry.returncode == 0
+    for n in mine:
+        assert f"would remove netns {n}" in dry.stdout
+    assert set(nsexec.list_netns()) >= set(mine), "--dry-run removed something"
+
+    done = _cli("cleanup")
+    assert done.returncode == 0, done.stderr
+    assert not [n for n in nsexec.list_netns() if n.startswith(f"rl-{run_id}-")]
+    for pid in survivors:
+        assert not os.path.exists(f"/proc/{pid}") or _is_zombie(pid), f"process {pid} survived cleanup"
+    assert not os.path.exists(f"/run/resetlab/{run_id}.json")
+    after = snapshot()
+    assert after == before
+
+
+def test_cleanup_leaves_live_runs_alone(make_topology):
+    from netem import chain
+
+    topo = make_topology(chain("client", "server"))
+    out = _cli("cleanup", "--dry-run").stdout
+    assert topo.run_id not in out
+    assert all(os.path.exists(nsexec.netns_path(h.netns)) for h in topo.hosts.values())
+
+
+def _is_zombie(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except OSError:
+        return True
