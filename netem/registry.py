@@ -112,10 +112,7 @@ def find_leftovers(include_live: bool = False) -> Leftovers:
             continue
         left.netns.append(ns)
         left.pids.extend(nsexec.pids_in_netns(ns))
-    for run, rec in records.items():
-        if run in live:
-            continue
-        left.records.append(run)
+    left.records = [run for run in records if run not in live]
     left.host_links = _host_links()
     left.pids = sorted(set(left.pids))
     return left

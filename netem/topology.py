@@ -189,9 +189,8 @@ class Topology:
             a_if, b_if = a.ifname(lk.label), b.ifname(lk.label)
             # both ends are created straight inside their namespaces: nothing ever
             # appears in the host namespace, not even for a moment
-            peer_fd = b.netns_path
-            a.netlink(lambda ipr, a_if=a_if, b_if=b_if: ipr.link(
-                "add", ifname=a_if, kind="veth", peer={"ifname": b_if, "net_ns_fd": peer_fd}))
+            a.netlink(lambda ipr, a_if=a_if, b_if=b_if, peer_ns=b.netns_path: ipr.link(
+                "add", ifname=a_if, kind="veth", peer={"ifname": b_if, "net_ns_fd": peer_ns}))
         for h in self.hosts.values():
             itfs = [i for i in self.spec.interfaces() if i.host == h.name]
 

@@ -6,7 +6,16 @@ import time
 
 import pytest
 
-from netem import ConntrackTimeouts, LinkProfile, LinkShape, Nat, OutageSchedule, Topology, Window, chain
+from netem import (
+    ConntrackTimeouts,
+    LinkProfile,
+    LinkShape,
+    Nat,
+    OutageSchedule,
+    Topology,
+    Window,
+    chain,
+)
 from netem.outage import running
 
 from .hoststate import host_addresses, snapshot

@@ -2,7 +2,16 @@
 
 import pytest
 
-from netem import ConfigError, ConntrackTimeouts, GilbertElliott, LinkProfile, Nat, OutageSchedule, Window, chain
+from netem import (
+    ConfigError,
+    ConntrackTimeouts,
+    GilbertElliott,
+    LinkProfile,
+    Nat,
+    OutageSchedule,
+    Window,
+    chain,
+)
 from netem.shaping import resolve_backend
 from netem.spec import Host, Link, TopologySpec
 
