@@ -23,10 +23,10 @@ from netem import *
 spec = chain("client", "router", "server",
              shapes={"client-router": LinkShape.symmetric(LinkProfile(delay_ms=5))},
              nat=Nat("router", "router-server"))
-topo = Topology(spec).__enter__()
-topo["server"].popen(["sh", "-c", "sleep 600 & wait"])
-print(topo.run_id, flush=True)
-time.sleep(600)
+with Topology(spec) as topo:
+    topo["server"].popen(["sh", "-c", "sleep 600 & wait"])
+    print(topo.run_id, flush=True)
+    time.sleep(600)
 """
 
 
@@ -63,6 +63,21 @@ def test_sigkilled_world_is_swept_by_cleanup():
     assert not os.path.exists(f"/run/resetlab/{run_id}.json")
     after = snapshot()
     assert after == before
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_sigterm_and_ctrl_c_release_everything(sig):
+    child = subprocess.Popen([sys.executable, "-c", CHILD], stdout=subprocess.PIPE, text=True, cwd=ROOT)
+    run_id = child.stdout.readline().strip()
+    mine = [n for n in nsexec.list_netns() if n.startswith(f"rl-{run_id}-")]
+    inside = [p for n in mine for p in nsexec.pids_in_netns(n)]
+    assert len(mine) == 3 and inside  # the delay line, sh and its sleep
+    child.send_signal(sig)
+    child.wait(timeout=15)
+    assert not [n for n in nsexec.list_netns() if n.startswith(f"rl-{run_id}-")]
+    assert not os.path.exists(f"/run/resetlab/{run_id}.json")
+    for pid in inside:  # ended by the world itself, the daemonized `sleep` included
+        assert not os.path.exists(f"/proc/{pid}") or _is_zombie(pid), pid
 
 
 def test_cleanup_leaves_live_runs_alone(make_topology):

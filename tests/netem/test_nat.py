@@ -59,6 +59,9 @@ def test_masquerade_hides_the_client(make_topology, tcp_pair):
     topo = make_topology(_nat_world())
     cli, conn = tcp_pair(topo)
     assert conn.getpeername()[0] == topo["router"].address_on("router-server")
+    # the timeouts are the router namespace's own
+    assert topo["router"].sysctl("net.netfilter.nf_conntrack_tcp_timeout_established") == str(T)
+    assert topo["client"].sysctl("net.netfilter.nf_conntrack_tcp_timeout_established") != str(T)
 
 
 def test_gap_shorter_than_timeout_no_reset(make_topology, tcp_pair):
