@@ -18,13 +18,14 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 # Builds a shaped NAT world (delay line process, nft table) and starts a grandchild that
 # does not die with its parent (like a daemonizing proxy would), then waits to be killed.
 CHILD = r"""
-import sys, time
+import subprocess, sys, time
 from netem import *
 spec = chain("client", "router", "server",
              shapes={"client-router": LinkShape.symmetric(LinkProfile(delay_ms=5))},
              nat=Nat("router", "router-server"))
 with Topology(spec) as topo:
-    topo["server"].popen(["sh", "-c", "sleep 600 & wait"])
+    sh = topo["server"].popen(["sh", "-c", "sleep 600 & echo started; wait"], stdout=subprocess.PIPE)
+    sh.stdout.readline()  # the grandchild exists before anyone is told the world is up
     print(topo.run_id, flush=True)
     time.sleep(600)
 """
@@ -62,7 +63,8 @@ def test_sigkilled_world_is_swept_by_cleanup():
         assert not os.path.exists(f"/proc/{pid}") or _is_zombie(pid), f"process {pid} survived cleanup"
     assert not os.path.exists(f"/run/resetlab/{run_id}.json")
     after = snapshot()
-    assert after == before
+    for key in before:
+        assert after[key] == before[key], f"host {key} changed"
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
