@@ -178,6 +178,7 @@ class Stall(Action):
 
     async def run(self, inj: Injector) -> None:
         await inj.wait(math.inf if self.params.get("forever") else self.params["seconds"])
+        inj.restart_ping_timer()  # resume with the next event, not a ping burst
 
 
 @register

@@ -6,11 +6,14 @@ Routes:
     POST /v1/messages/count_tokens     {"input_tokens": N}
     anything else                      404 not_found_error
 
-Checks, in order: body over max_body_bytes -> 413 request_too_large (from Content-Length
-before reading, else while reading); no x-api-key and no "authorization: Bearer" -> 401;
-body not JSON -> 400 invalid_request_error. Per-request overrides: header
-``x-resetlab-plan`` (a plan, replaces the server's) and ``x-resetlab-stream`` (stream
-config keys, merged over the server's); invalid ones -> 400 naming the problem.
+Order for POST /v1/messages: invalid ``x-resetlab-plan`` / ``x-resetlab-stream`` header
+-> 400 naming the problem; Content-Length over max_body_bytes -> 413 request_too_large
+(body not read, connection closed); [plan checkpoint request_headers]; read the body
+[checkpoints request_body], 413 if it grows past the limit; [checkpoint
+before_response_headers]; no x-api-key and no "authorization: Bearer ..." -> 401
+authentication_error; body not a JSON object -> 400 invalid_request_error; then the
+response. ``x-resetlab-plan`` replaces the server's plan for that request;
+``x-resetlab-stream`` keys are merged over the server's stream config.
 """
 
 from __future__ import annotations
@@ -212,7 +215,7 @@ async def _messages(req: Request) -> None:
         await send_error(req.inj, 400, "invalid_request_error", str(exc))
         return
     req.stream_json = spec.to_json()
-    inj = req.inj = Injector(plan, ex, ping_interval=spec.ping_interval)
+    inj = req.inj = Injector(plan, ex, ping_interval=spec.ping_interval, t0=req.t0)
     req.attempt = from_headers(ex.header)
     inj.attempt = req.attempt[0] if req.attempt else None
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import shutil
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
@@ -101,3 +102,5 @@ class OriginState:
 
     def close(self) -> None:
         self.log.close()
+        if self.tls is not None and self.tls.temp_dir:
+            shutil.rmtree(self.tls.temp_dir, ignore_errors=True)

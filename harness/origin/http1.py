@@ -87,6 +87,9 @@ class H1Exchange(Exchange):
         self._gone = False
 
     async def receive_body(self, deadline: float) -> bytes | None:
+        if self.c.h.they_are_waiting_for_100_continue and not self.headers_sent:
+            # curl and some SDKs wait (about 1 s) for this before sending a large body.
+            self.c.t.queue(self.c.h.send(h11.InformationalResponse(status_code=100, headers=[])))
         while not self.body_complete:
             try:
                 event = await self.c.next_event(deadline)

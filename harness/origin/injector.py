@@ -25,12 +25,13 @@ from .sse import PING, encode_event
 
 
 class Injector:
-    def __init__(self, plan: Plan, ex: Exchange, *, ping_interval: float | None = None):
+    def __init__(self, plan: Plan, ex: Exchange, *, ping_interval: float | None = None,
+                 t0: float | None = None):
         self.plan = plan
         self.ex = ex
         self.ping_interval = ping_interval
         self.phase = "request_headers"
-        self.t0 = trio.current_time()
+        self.t0 = trio.current_time() if t0 is None else t0  # request headers arrived
         self.last_activity = self.t0
         self.last_send = self.t0
         self.events = 0
@@ -120,6 +121,9 @@ class Injector:
                 return
             await trio.sleep_until(min(end, due, self.next_deadline()))
             await self.checkpoint()
+
+    def restart_ping_timer(self) -> None:
+        self.last_send = trio.current_time()
 
     # --- sending ----------------------------------------------------------------------------
     def touch(self) -> None:

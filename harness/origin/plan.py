@@ -7,7 +7,12 @@ A plan is a JSON list of rules::
 ``when`` (all given conditions must hold; ``{}`` or missing = at the first checkpoint):
 
     phase                          request_headers | request_body | before_response_headers | stream
-                                   (missing = any phase)
+                                   (missing = any phase). request_headers: headers parsed, body
+                                   not read; request_body: after each body chunk (and while the
+                                   upload is slow); before_response_headers: body read, response
+                                   not started (includes headers_delay / generation time);
+                                   stream: headers sent, body (SSE events, or the JSON message
+                                   of a non-streaming request) going out
     after_events                   >= N scripted SSE events sent (see sse.py)
     after_bytes                    >= N response-body bytes sent (cuts an event mid-way if needed)
     after_seconds                  >= S seconds since the request headers arrived

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 import h2.config
 import h2.connection
 import h2.events
+import h2.settings
 import h11
 
 from .tls import client_context
@@ -99,11 +100,64 @@ def wait_records(records, n: int, timeout: float = 5.0) -> list[dict]:
     return list(records)
 
 
+class BioTls:
+    """A TLS client socket done with ssl.MemoryBIO over a plain socket.
+
+    Why: Python's SSLSocket reports a TCP RST during a read as a "ragged EOF"
+    (SSLEOFError, or b"" with the default suppress_ragged_eofs=True), so a client using
+    it cannot tell RST from FIN. Here the raw recv raises ConnectionResetError itself.
+    """
+
+    def __init__(self, sock: socket.socket, ctx: ssl.SSLContext, hostname: str):
+        self.sock = sock
+        self._in, self._out = ssl.MemoryBIO(), ssl.MemoryBIO()
+        self.obj = ctx.wrap_bio(self._in, self._out, server_hostname=hostname)
+        while True:
+            try:
+                self.obj.do_handshake()
+                break
+            except ssl.SSLWantReadError:
+                self._flush()
+                data = self.sock.recv(65536)
+                if not data:
+                    raise ConnectionError("EOF during TLS handshake") from None
+                self._in.write(data)
+        self._flush()
+
+    def _flush(self) -> None:
+        data = self._out.read()
+        if data:
+            self.sock.sendall(data)
+
+    def selected_alpn_protocol(self) -> str | None:
+        return self.obj.selected_alpn_protocol()
+
+    def sendall(self, data: bytes) -> None:
+        self.obj.write(data)
+        self._flush()
+
+    def recv(self, n: int) -> bytes:
+        while True:
+            try:
+                return self.obj.read(n)
+            except ssl.SSLWantReadError:
+                pass
+            except ssl.SSLZeroReturnError:  # close_notify
+                return b""
+            data = self.sock.recv(65536)  # ConnectionResetError on RST
+            if not data:
+                return b""  # FIN
+            self._in.write(data)
+
+    def close(self) -> None:
+        self.sock.close()
+
+
 def _connect(addr, ca: str | None, alpn: tuple[str, ...], timeout: float):
     sock = socket.create_connection(addr, timeout=timeout)
     if ca is None:
         return sock, None
-    tls = client_context(ca, alpn).wrap_socket(sock, server_hostname=addr[0])
+    tls = BioTls(sock, client_context(ca, alpn), addr[0])
     return tls, tls.selected_alpn_protocol()
 
 
@@ -148,8 +202,6 @@ def h1_request(addr, method: str = "POST", path: str = "/v1/messages", body: byt
         res.end, res.errno = "reset", exc.errno
     except TimeoutError:
         res.end = "timeout"
-    except ssl.SSLError:
-        res.end = "eof"
     finally:
         res.t_end = time.monotonic() - t0
         sock.close()
@@ -168,8 +220,9 @@ def h2_request(addr, method: str = "POST", path: str = "/v1/messages", body: byt
     sock, res.alpn = _connect(addr, ca, ("h2",), timeout)
     conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True,
                                                                  header_encoding="utf-8"))
-    if window is not None:
-        conn.local_settings.initial_window_size = window
+    if window is not None:  # as current (not pending) values, so the preface carries them
+        conn.local_settings = h2.settings.Settings(
+            client=True, initial_values={h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: window})
     conn.initiate_connection()
     sid = conn.get_next_available_stream_id()
     fields = [(":method", method), (":path", path), (":scheme", "https" if ca else "http"),

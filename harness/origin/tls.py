@@ -19,6 +19,7 @@ class TlsMaterial:
     ca: trustme.CA
     server_context: ssl.SSLContext
     ca_path: str
+    temp_dir: str | None = None  # made by us: removed when the origin stops
 
 
 def make_tls(hostnames: Iterable[str], alpn: Iterable[str] = ("h2", "http/1.1"),
@@ -33,10 +34,12 @@ def make_tls(hostnames: Iterable[str], alpn: Iterable[str] = ("h2", "http/1.1"),
     ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     cert.configure_cert(ctx)
     ctx.set_alpn_protocols(list(alpn))
+    temp_dir = None
     if ca_path is None:
-        ca_path = os.path.join(tempfile.mkdtemp(prefix="resetlab-ca-"), "ca.pem")
+        temp_dir = tempfile.mkdtemp(prefix="resetlab-ca-")
+        ca_path = os.path.join(temp_dir, "ca.pem")
     ca.cert_pem.write_to_path(ca_path)
-    return TlsMaterial(ca=ca, server_context=ctx, ca_path=ca_path)
+    return TlsMaterial(ca=ca, server_context=ctx, ca_path=ca_path, temp_dir=temp_dir)
 
 
 def client_context(ca_path: str, alpn: Iterable[str] = ("h2", "http/1.1")) -> ssl.SSLContext:
