@@ -37,6 +37,8 @@ class OriginConfig:
     max_body_bytes: int = MAX_BODY_BYTES
     require_api_key: bool = True
     h2_max_concurrent_streams: int = 100
+    # close keep-alive connections idle this long (None: never), like an edge's idle timeout
+    keepalive_idle_timeout: float | None = None
 
     def __post_init__(self) -> None:
         # Validate eagerly so a bad plan fails at configuration time with one line.
@@ -85,7 +87,9 @@ def parse_ready_line(line: str) -> dict[str, str]:
 class OriginState:
     """Shared by all connections of one running origin."""
 
-    def __init__(self, config: OriginConfig, bound_host: str):
+    def __init__(self, config: OriginConfig, bound_host: str, handler=None):
+        if handler is None:
+            from .api import handle as handler
         self.config = config
         self.plan: Plan = config.plan
         self.stream: StreamSpec = config.stream
@@ -94,6 +98,7 @@ class OriginState:
             self.tls = make_tls((*config.tls_hostnames, bound_host), config.alpn,
                                 config.ca_path, config.ca)
         self.log = RequestLog(config.log_path)
+        self.handler = handler  # serves one Exchange: api.handle, or an edge's relay
         self.attempts = AttemptCounter()
         self._conn_ids = itertools.count(1)
 

@@ -9,7 +9,6 @@ from http import HTTPStatus
 import h11
 import trio
 
-from . import api
 from .exchange import ClientGone, Exchange, Until
 from .transport import Transport
 
@@ -34,10 +33,12 @@ class H1Connection:
             self.h.receive_data(initial)
         try:
             while self.closing is None:
-                event = await self.next_event()
+                event = await self.next_event(self._idle_deadline())
+                if event is None:
+                    break  # idle keep-alive connection: close it (FIN), as edges do
                 if not isinstance(event, h11.Request):
                     break  # ConnectionClosed: the client went away between requests
-                await api.handle(H1Exchange(self, event), self.state)
+                await self.state.handler(H1Exchange(self, event), self.state)
                 if self.closing is not None:
                     break
                 if self.h.our_state is h11.DONE and self.h.their_state is h11.DONE:
@@ -48,6 +49,10 @@ class H1Connection:
             await self._bad_request(exc)
         if self.closing is None:
             self.closing = "close"
+
+    def _idle_deadline(self) -> float:
+        idle = self.state.config.keepalive_idle_timeout
+        return math.inf if idle is None else trio.current_time() + idle
 
     async def next_event(self, deadline: float = math.inf):
         """The next h11 event, reading as needed; None if the deadline passed first."""
@@ -85,6 +90,7 @@ class H1Exchange(Exchange):
         self.client = conn.client
         self.conn_id = conn.conn_id
         self._gone = False
+        self._end_mark: int | None = None  # transport mark of the response's last byte
 
     async def receive_body(self, deadline: float) -> bytes | None:
         if self.c.h.they_are_waiting_for_100_continue and not self.headers_sent:
@@ -127,7 +133,12 @@ class H1Exchange(Exchange):
             await self._send(h11.Data(data=data), until)
 
     async def end(self, until: Until) -> None:
-        await self._send(h11.EndOfMessage(), until)
+        self._end_mark = self.c.t.queue(self.c.h.send(h11.EndOfMessage()))
+        await until(lambda deadline: self.c.t.wait_sent(self._end_mark, deadline))
+
+    def _response_delivered(self) -> bool:
+        """The whole response is in the kernel: a client close now is a normal goodbye."""
+        return self._end_mark is not None and self.c.t.sent_total >= self._end_mark
 
     @asynccontextmanager
     async def abort_on_client_close(self):
@@ -146,7 +157,7 @@ class H1Exchange(Exchange):
                 watcher_scope.cancel()
                 with trio.CancelScope(shield=True):
                     await done.wait()
-        if self._gone and body_scope.cancelled_caught:
+        if self._gone and body_scope.cancelled_caught and not self._response_delivered():
             raise ClientGone()
 
     async def _watch(self, body_scope: trio.CancelScope, scope: trio.CancelScope,

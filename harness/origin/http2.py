@@ -9,6 +9,7 @@ keep us from seeing its WINDOW_UPDATE / RST_STREAM / GOAWAY frames.
 
 from __future__ import annotations
 
+import math
 import sys
 import traceback
 from collections import deque
@@ -22,7 +23,6 @@ import trio
 from h2.errors import ErrorCodes
 from h2.settings import SettingCodes
 
-from . import api
 from .exchange import ClientGone, Exchange, Until
 from .transport import Transport
 
@@ -65,8 +65,16 @@ class H2Connection:
             with self.reader_scope:
                 if initial:
                     self._feed(initial)
+                idle = self.state.config.keepalive_idle_timeout
                 while self.closing is None:
-                    data = await self.t.recv()
+                    data = await self.t.recv(math.inf if idle is None else trio.current_time() + idle)
+                    if data is None:  # nothing from the client for `idle` seconds
+                        if not self.streams:
+                            # an idle connection is closed: GOAWAY(NO_ERROR), then FIN
+                            self.h.close_connection(ErrorCodes.NO_ERROR)
+                            self.flush()
+                            self.closing = "close"
+                        continue
                     if not data:
                         break
                     self._feed(data)
@@ -113,7 +121,7 @@ class H2Connection:
     async def _run_stream(self, ex: H2Exchange) -> None:
         try:
             with ex.scope:
-                await api.handle(ex, self.state)
+                await self.state.handler(ex, self.state)
         except Exception:  # a bug must not take the other streams down
             traceback.print_exc(file=sys.stderr)
         finally:

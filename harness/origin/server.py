@@ -28,8 +28,13 @@ H2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 HANDSHAKE_TIMEOUT = 10.0
 
 
-async def serve_origin(config: OriginConfig, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
-    """Run an origin until cancelled. ``await nursery.start(serve_origin, cfg)`` -> OriginInfo."""
+async def serve_origin(config: OriginConfig, *, handler=None,
+                       task_status=trio.TASK_STATUS_IGNORED) -> None:
+    """Run an origin until cancelled. ``await nursery.start(serve_origin, cfg)`` -> OriginInfo.
+
+    ``handler(exchange, state)`` serves each request (default: the mock Messages API); the
+    built-in edge passes its relay here and so shares every protocol driver with the origin.
+    """
     family = socket.AF_INET6 if ":" in config.host else socket.AF_INET
     listener = trio.socket.socket(family, socket.SOCK_STREAM)
     state = None
@@ -38,7 +43,7 @@ async def serve_origin(config: OriginConfig, *, task_status=trio.TASK_STATUS_IGN
         await listener.bind((config.host, config.port))
         listener.listen(512)
         host, port = listener.getsockname()[:2]
-        state = OriginState(config, host)
+        state = OriginState(config, host, handler)
         info = OriginInfo(host=host, port=port, scheme="https" if config.tls else "http",
                           ca_path=state.tls.ca_path if state.tls else None,
                           log_path=config.log_path, records=state.log.records)
