@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(iproute2 nftables procps)
+APT_PACKAGES=(iproute2 nftables procps nginx haproxy)
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do

@@ -21,6 +21,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Sequence
+from functools import partial
 
 import trio
 
@@ -31,8 +32,9 @@ from .server import serve_origin
 class OriginThread:
     """An origin on its own trio loop in a daemon thread."""
 
-    def __init__(self, config: OriginConfig | None = None, **kwargs):
+    def __init__(self, config: OriginConfig | None = None, *, handler=None, **kwargs):
         self.config = config or OriginConfig(**kwargs)
+        self.handler = handler  # None: the Messages API; the built-in edge passes its relay
         self.info: OriginInfo | None = None
         self._error: BaseException | None = None
         self._thread: threading.Thread | None = None
@@ -66,7 +68,7 @@ class OriginThread:
         self._token = trio.lowlevel.current_trio_token()
         async with trio.open_nursery() as nursery:
             self._cancel = nursery.cancel_scope
-            self.info = await nursery.start(serve_origin, self.config)
+            self.info = await nursery.start(partial(serve_origin, handler=self.handler), self.config)
             ready.set()
 
     def stop(self, timeout: float = 10.0) -> None:

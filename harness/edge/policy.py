@@ -1,0 +1,66 @@
+"""EdgePolicy: the limits an edge (CDN / load balancer / proxy) enforces, and what it does
+when one trips. One policy drives three implementations: the built-in trio edge (exact),
+and nginx and haproxy from Debian (as close as their configuration language allows; what
+they really send when a limit trips is measured by the tests, not assumed here).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields, replace
+
+from netem.errors import ConfigError, check_choice, check_range
+
+ACTIONS = ("rst", "fin", "rst_stream", "goaway", "status")
+PROTOCOLS = ("http1", "h2c")
+MAX_SECONDS = 7 * 24 * 3600.0
+DURATIONS = ("first_byte_timeout", "idle_timeout", "max_stream_duration", "client_idle_timeout",
+             "send_stall_timeout")
+
+
+@dataclass(frozen=True)
+class EdgePolicy:
+    """All durations in seconds; None means "no such limit"."""
+
+    first_byte_timeout: float | None = None  # request sent upstream -> first response byte
+    idle_timeout: float | None = None  # longest silence from upstream once bytes flow
+    max_stream_duration: float | None = None  # wall clock from request start to response end
+    max_body_bytes: int | None = None  # request bodies above this are refused (413)
+    client_idle_timeout: float | None = None  # idle keep-alive client connections closed after
+    send_stall_timeout: float | None = None  # client accepts no response bytes for this long
+    client_protocol: str = "http1"  # what the edge speaks to the client: http1 or h2c
+    on_limit: str = "rst"  # rst | fin | rst_stream | goaway | status
+    status: int = 524  # for on_limit=status (Cloudflare's "a timeout occurred")
+    h2_error_code: int = 2  # RST_STREAM / GOAWAY code (2 = INTERNAL_ERROR)
+
+    def __post_init__(self) -> None:
+        for name in DURATIONS:
+            v = getattr(self, name)
+            if v is not None:
+                check_range(f"EdgePolicy.{name}", v, 0.001, MAX_SECONDS, "seconds, or None")
+        if self.max_body_bytes is not None:
+            check_range("EdgePolicy.max_body_bytes", self.max_body_bytes, 1, 2**40, "bytes, or None")
+        check_choice("EdgePolicy.client_protocol", self.client_protocol, PROTOCOLS)
+        check_choice("EdgePolicy.on_limit", self.on_limit, ACTIONS)
+        if self.on_limit in ("rst_stream", "goaway") and self.client_protocol != "h2c":
+            raise ConfigError("EdgePolicy.on_limit", self.on_limit, "rst, fin or status with client_protocol http1")
+        check_range("EdgePolicy.status", self.status, 400, 599, "an HTTP error status")
+        check_range("EdgePolicy.h2_error_code", self.h2_error_code, 0, 2**32 - 1, "an HTTP/2 error code")
+
+    def scaled(self, time_scale: float) -> EdgePolicy:
+        """Every duration multiplied by time_scale (bytes unchanged)."""
+        kw = {}
+        for name in DURATIONS:
+            v = getattr(self, name)
+            kw[name] = None if v is None else v * time_scale
+        return replace(self, **kw)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> EdgePolicy:
+        known = {f.name for f in fields(cls)}
+        for k in d:
+            if k not in known:
+                raise ConfigError(f"EdgePolicy.{k}", d[k], "fields " + ", ".join(sorted(known)))
+        return cls(**d)
