@@ -2,6 +2,7 @@
 
 Commands (argparse subparsers; each lives next to its code and registers itself here):
     origin    run the mock Messages API origin (harness/origin/cli.py)
+    edge      run an edge proxy (built-in, nginx, haproxy) from an EdgePolicy (harness/edge/cli.py)
 """
 
 from __future__ import annotations
@@ -17,6 +18,9 @@ def build_parser() -> argparse.ArgumentParser:
     from harness.origin import cli as origin_cli
 
     origin_cli.add_parser(sub)
+    from harness.edge import cli as edge_cli
+
+    edge_cli.add_parser(sub)
     return parser
 
 

@@ -205,3 +205,24 @@ def test_policy_scales_durations_only():
     p = EdgePolicy(idle_timeout=100, max_body_bytes=10, client_idle_timeout=400).scaled(0.01)
     assert (p.idle_timeout, p.client_idle_timeout, p.max_body_bytes) == (1.0, 4.0, 10)
     assert EdgePolicy.from_dict(p.to_dict()) == p
+
+
+def test_edge_cli_ready_line_and_bad_input(origin):
+    import subprocess
+    import sys
+
+    up = f"{origin.info.host}:{origin.info.port}"
+    bad = subprocess.run([sys.executable, "-m", "harness", "edge", "--upstream", up, "--policy", '{"idle": 1}'],
+                         capture_output=True, text=True, timeout=30)
+    assert bad.returncode == 2
+    assert bad.stderr.strip().count("\n") == 0 and "EdgePolicy.idle: got 1" in bad.stderr
+    proc = subprocess.Popen([sys.executable, "-m", "harness", "edge", "--upstream", up, "--policy",
+                             '{"idle_timeout": 5}'], stdout=subprocess.PIPE, text=True)
+    try:
+        words = proc.stdout.readline().split()
+        assert words[:4] == ["resetlab", "edge", "listening", "on"] and words[5] == "impl=builtin"
+        host, port = words[4].rsplit("/", 1)[1].rsplit(":", 1)
+        assert observe(_request((host, int(port)), "http1", {})) == "completed"
+    finally:
+        proc.terminate()
+        assert proc.wait(10) == 0

@@ -58,10 +58,10 @@ def _text_or_file(value: str, what: str) -> str:
         raise SpecError(f"{what}: {value!r} is neither JSON nor a readable file ({exc.strerror})") from None
 
 
-def _parse_listen(value: str) -> tuple[str, int]:
+def _parse_listen(value: str, flag: str = "--listen") -> tuple[str, int]:
     host, sep, port = value.rpartition(":")
     if not sep or not port.isdigit() or int(port) > 65535:
-        raise SpecError(f"--listen: {value!r} is not HOST:PORT (allowed: e.g. 127.0.0.1:0, [::1]:8123)")
+        raise SpecError(f"{flag}: {value!r} is not HOST:PORT (allowed: e.g. 127.0.0.1:0, [::1]:8123)")
     return host.strip("[]") or "127.0.0.1", int(port)
 
 
