@@ -18,14 +18,12 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 PY=${PYTHON:-python3}
-if ! "$PY" - <<'PYEOF' 2>/dev/null
-import importlib.metadata as m, sys
-m.version("resetlab")
-for mod in ("pyroute2", "trio", "h11", "h2", "anthropic", "xdist", "hypothesis", "trustme", "ruff"):
-    __import__(mod)
-PYEOF
-then
+# pip: reinstall whenever pyproject.toml changed since the last install from this folder
+stamp=.setup-stamp
+want="$(sha256sum pyproject.toml | cut -d' ' -f1) $("$PY" -c 'import sys; print(sys.executable)')"
+if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ] || ! "$PY" -c "import importlib.metadata as m; m.version('resetlab')" 2>/dev/null; then
   echo "setup: pip install -e .[dev]"
-  "$PY" -m pip install -q --disable-pip-version-check -e '.[dev]' 2>&1 | grep -v -i "warning" || true
+  "$PY" -m pip install -q --disable-pip-version-check -e '.[dev]'
   "$PY" -c "import importlib.metadata as m; m.version('resetlab')"
+  echo "$want" > "$stamp"
 fi
