@@ -1,0 +1,26 @@
+"""field: a mixture meant to reproduce the field report's shape -- H1's size x duration
+budget near its boundary (big sessions on long turns die, mid-stream) plus occasional H3
+outages (the bad mornings), behind a NAT with a consumer-router timeout that pings keep
+alive. Expect resets concentrated in the largest requests, and a few everywhere."""
+
+from __future__ import annotations
+
+from . import h1, h3
+from .model import Outages, ProbeSpec, World
+from .prediction import Expect
+
+
+def world(time_scale: float = 0.02, **kw) -> World:
+    base = h1.world("size_duration", time_scale=time_scale)
+    return World(name="field", hypothesis="field", time_scale=time_scale, origin_plan=base.origin_plan,
+                 nat_timeout=350.0, origin_stream={"ping_interval": 30.0},
+                 outages=Outages(poisson_rate_per_s=1 / 1800.0, poisson_mean_s=15.0, seed=7),
+                 description=__doc__.split("\n")[0], **kw)
+
+
+def expect(w: World, p: ProbeSpec) -> Expect:
+    e = h1.expect(w, p)
+    q = h3.exposure_probability(w, p)
+    if e.fails:
+        return Expect(True, e.kinds | {"timeout"}, rate=(max(q, 0.99), 1.0))
+    return Expect(False, frozenset({"timeout", "reset_mid_stream"}), rate=(0.0, q))

@@ -1,0 +1,68 @@
+"""H1: an edge / LB / worker budget kills long streams on big requests.
+
+Variants (field defaults; all durations scale with time_scale):
+- stream_limit: the edge resets any response running longer than 120 s (wall clock)
+- idle: the edge resets a response silent for 100 s (Cloudflare's proxy read timeout);
+  the worker sends no pings while stalled
+- size_duration: the origin worker resets when request bytes x seconds exceeds a budget
+  (6 MB x 60 s): big requests die early, small ones run long
+- keepalive_idle: the edge closes client connections idle for 400 s (Cloudflare); a client
+  that reuses one after a longer think time fails before response headers
+Built-in edge by default; nginx / haproxy selectable with edge=.
+"""
+
+from __future__ import annotations
+
+from harness.edge.policy import EdgePolicy
+
+from .model import ProbeSpec, World
+from .prediction import Effect, Expect, table
+
+VARIANTS = ("stream_limit", "idle", "size_duration", "keepalive_idle")
+STREAM_LIMIT, IDLE_LIMIT, KEEPALIVE_IDLE = 120.0, 100.0, 400.0
+BUDGET = 6_000_000 * 60.0  # bytes x seconds
+
+PREDICTIONS = table(
+    Effect("size", "raises", "the worker budget is bytes x seconds: bigger requests die sooner"),
+    Effect("duration", "raises", "longer streams cross the wall-clock / size x duration budget"),
+    Effect("idle_gap", "raises", "a silent stream crosses the edge's idle (read) timeout"),
+    Effect("keepalive", "none", "TCP keepalive does not touch an HTTP-level budget"),
+    Effect("protocol", "none", "the budget is the same for HTTP/1.1 and HTTP/2"),
+    Effect("read_pace", "none", "reading slowly does not change the upstream's budget"),
+    Effect("think_time", "raises", "an idle keep-alive connection closed by the edge fails on reuse"),
+    Effect("canary", "none", "one stream's budget does not kill an idle sibling connection"),
+)
+
+
+def world(variant: str = "stream_limit", time_scale: float = 0.02, edge: str = "builtin", **kw) -> World:
+    if variant not in VARIANTS:
+        raise ValueError(f"h1 variant: got {variant!r}; allowed one of {', '.join(VARIANTS)}")
+    policy, plan, stream = EdgePolicy(on_limit="rst"), (), {"ping_interval": 30.0}
+    if variant == "stream_limit":
+        policy = EdgePolicy(max_stream_duration=STREAM_LIMIT, on_limit="rst")
+    elif variant == "idle":
+        policy = EdgePolicy(idle_timeout=IDLE_LIMIT, on_limit="rst")
+        stream = {"ping_interval": None}
+    elif variant == "size_duration":
+        plan = ({"when": {"phase": "stream", "body_bytes_times_seconds_over": BUDGET}, "do": {"tcp_rst": {}}},)
+    else:
+        policy = EdgePolicy(client_idle_timeout=KEEPALIVE_IDLE, on_limit="fin")
+    return World(name=f"h1-{variant.replace('_', '-')}", hypothesis="h1", time_scale=time_scale, edge=edge,
+                 edge_policy=policy, origin_plan=plan, origin_stream=stream,
+                 description=__doc__.split("\n")[0], **kw)
+
+
+def expect(w: World, p: ProbeSpec) -> Expect:
+    pol = w.edge_policy
+    total = p.duration + p.longest_idle
+    if pol.max_stream_duration is not None and total > pol.max_stream_duration:
+        return Expect.failure("reset_mid_stream")
+    if pol.idle_timeout is not None and p.longest_idle > pol.idle_timeout:
+        return Expect.failure("reset_mid_stream")
+    for rule in w.origin_plan:
+        budget = rule.get("when", {}).get("body_bytes_times_seconds_over")
+        if budget is not None and p.size * total > budget:
+            return Expect.failure("reset_mid_stream")
+    if pol.client_idle_timeout is not None and p.think_time is not None and p.think_time > pol.client_idle_timeout:
+        return Expect.failure("reset_before_headers", "fin_before_headers")
+    return Expect.ok()

@@ -1,0 +1,50 @@
+"""H2: NAT / CGNAT conntrack eviction on long-lived flows.
+
+The NAT's established timeout is short (120 s, GCP Cloud NAT; consumer routers ~350 s).
+A flow silent for longer loses its mapping; the next client segment gets a new source
+port and the origin answers RST. Silence happens mid-stream when the worker sends nothing
+for that long (pings off or sparser than the timeout: `ping_interval` is a parameter) and
+between turns on a pooled keep-alive connection (the think time), where the next request
+fails before response headers. TCP keepalive shorter than the timeout keeps the mapping.
+"""
+
+from __future__ import annotations
+
+from .model import ProbeSpec, World
+from .prediction import Effect, Expect, table
+
+NAT_TIMEOUT = 120.0
+
+PREDICTIONS = table(
+    Effect("size", "none", "conntrack does not look at request size"),
+    Effect("duration", "none", "a busy stream refreshes its mapping whatever its length"),
+    Effect("idle_gap", "raises", "silence longer than the NAT timeout evicts the mapping"),
+    Effect("keepalive", "removes", "keepalive probes shorter than the timeout refresh the mapping"),
+    Effect("protocol", "none", "HTTP/1.1 and HTTP/2 flows are evicted alike"),
+    Effect("read_pace", "none", "a slow reader still ACKs: the flow is not silent"),
+    Effect("think_time", "raises", "a pooled connection idle past the timeout fails on reuse"),
+    Effect("canary", "together", "an idle canary loses its mapping too (and dies on its next use)"),
+)
+
+
+def world(ping_interval: float | None = None, nat_timeout: float = NAT_TIMEOUT, time_scale: float = 1 / 60,
+          nat_stale: str = "new_mapping", **kw) -> World:
+    return World(name="h2", hypothesis="h2", time_scale=time_scale, nat_timeout=nat_timeout,
+                 nat_stale=nat_stale, origin_stream={"ping_interval": ping_interval},
+                 description=__doc__.split("\n")[0], **kw)
+
+
+def wire_silence(w: World, p: ProbeSpec) -> float:
+    """Longest time without a byte on the flow during the stream (pings break silence)."""
+    ping = w.origin_stream.get("ping_interval") or 0
+    return min(p.longest_idle, ping) if ping else p.longest_idle
+
+
+def expect(w: World, p: ProbeSpec) -> Expect:
+    if p.keepalive is not None and p.keepalive < w.nat_timeout:
+        return Expect.ok()
+    if wire_silence(w, p) > w.nat_timeout:
+        return Expect.failure("reset_mid_stream")
+    if p.think_time is not None and p.think_time > w.nat_timeout:
+        return Expect.failure("reset_before_headers")
+    return Expect.ok()

@@ -1,0 +1,42 @@
+"""H4: HTTP/2 flow-control stall.
+
+HTTP/2 from the client to the edge with a small stream window (the client's), a client
+that reads slowly, and an edge that resets a stream stalled on flow control for longer
+than a limit (30 s). Over HTTP/1.1 the same slow reader is absorbed by TCP buffers (the
+whole SSE response fits), so nothing is reset.
+"""
+
+from __future__ import annotations
+
+from harness.edge.policy import EdgePolicy
+
+from .model import ProbeSpec, World
+from .prediction import Effect, Expect, table
+
+STALL_LIMIT = 30.0
+WINDOW = 4096  # the probe client's HTTP/2 window in this world (bytes)
+SLOW = 256.0  # bytes/s: a reader this slow stalls a 4 KB window for > STALL_LIMIT field seconds
+
+PREDICTIONS = table(
+    Effect("size", "none", "the request size does not touch the response window"),
+    Effect("duration", "none", "a fast reader never stalls however long the stream"),
+    Effect("idle_gap", "none", "silence is not a flow-control stall"),
+    Effect("keepalive", "none", "TCP keepalive does not open an HTTP/2 window"),
+    Effect("protocol", "removes", "HTTP/1.1 has no stream window: TCP buffers absorb the stream"),
+    Effect("read_pace", "raises", "a slow reader leaves the window closed past the stall limit"),
+    Effect("think_time", "none", "idle between turns is not a stall"),
+    Effect("canary", "none", "RST_STREAM kills one stream, not the connection next to it"),
+)
+
+
+def world(stall_limit: float = STALL_LIMIT, time_scale: float = 0.02, **kw) -> World:
+    policy = EdgePolicy(client_protocol="h2c", send_stall_timeout=stall_limit, on_limit="rst_stream",
+                        h2_error_code=2)
+    return World(name="h4", hypothesis="h4", time_scale=time_scale, edge_policy=policy,
+                 description=__doc__.split("\n")[0], **kw)
+
+
+def expect(w: World, p: ProbeSpec) -> Expect:
+    if p.protocol == "h2c" and p.read_pace is not None and p.read_pace <= SLOW:
+        return Expect.failure("h2_rst_stream")
+    return Expect.ok()

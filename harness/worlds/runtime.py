@@ -1,0 +1,145 @@
+"""A world, running: namespaces and links (netem), the origin and the edge inside their
+hosts, outages on their timeline; probes run from the client's namespace.
+
+    with RunningWorld(world) as rw:
+        record = rw.probe(ProbeSpec(size=1_000_000, duration=60))
+
+Everything is released on exit (processes by pid, namespaces, outage faults lifted).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from contextlib import ExitStack
+
+from harness.clients.probe import Probe
+from harness.outcome import ProbeRecord
+from netem import ConntrackTimeouts, LinkShape, Nat, Topology, chain
+from netem.outage import running
+
+from .model import ProbeSpec, World
+
+ORIGIN_PORT, EDGE_PORT = 8000, 8080
+LINK_LABELS = {"access": "client-nat", "backbone": "nat-edge", "dc": "edge-origin"}
+OUTAGE_HORIZON = 3600.0  # real seconds of Poisson schedule generated per world run
+
+
+def topology_spec(world: World):
+    timeout = max(1.0, world.nat_timeout * world.time_scale)
+    return chain("client", "nat", "edge", "origin",
+                 shapes={"client-nat": LinkShape.symmetric(world.access),
+                         "nat-edge": LinkShape.symmetric(world.backbone)},
+                 nat=Nat("nat", "nat-edge", ConntrackTimeouts(established=timeout), stale=world.nat_stale))
+
+
+class RunningWorld:
+    def __init__(self, world: World, backend: str = "auto"):
+        self.world = world
+        self.backend = backend
+        self.topo: Topology | None = None
+        self.base_url = ""
+        self.workdir = ""
+        self.origin_log = ""
+        self.outage_log = None
+        self._stack = ExitStack()
+
+    def __enter__(self) -> RunningWorld:
+        try:
+            self._start()
+        except BaseException:
+            self.__exit__(None, None, None)
+            raise
+        return self
+
+    def _start(self) -> None:
+        w = self.world
+        self.workdir = tempfile.mkdtemp(prefix="rl-world-")
+        self.topo = self._stack.enter_context(Topology(topology_spec(w), backend=self.backend))
+        origin = self.topo["origin"]
+        self.origin_log = os.path.join(self.workdir, "origin.jsonl")
+        stream = dict(w.scaled_stream)
+        if w.prefill_s_per_mb:
+            stream["headers_delay_per_mb"] = w.prefill_s_per_mb * w.time_scale
+        args = ["origin", "--listen", f"{origin.address}:{ORIGIN_PORT}", "--stream", json.dumps(stream),
+                "--log", self.origin_log]
+        if w.origin_plan:
+            args += ["--plan", json.dumps(w.scaled_plan)]
+        _start_server(origin, args)
+        upstream = f"{origin.address}:{ORIGIN_PORT}"
+        edge = self.topo["edge"]
+        edge_addr = edge.address_on("nat-edge")
+        if w.edge == "none":
+            self.base_url = f"http://{upstream}"
+        elif w.edge == "builtin":
+            _start_server(edge, ["edge", "--listen", f"{edge_addr}:{EDGE_PORT}", "--upstream", upstream,
+                                 "--policy", json.dumps(w.scaled_policy.to_dict()),
+                                 "--log", os.path.join(self.workdir, "edge.jsonl")])
+            self.base_url = f"http://{edge_addr}:{EDGE_PORT}"
+        else:
+            from harness.edge.real import RealEdge
+
+            self._stack.enter_context(RealEdge(w.edge, w.scaled_policy, f"{edge_addr}:{EDGE_PORT}", upstream,
+                                               host=edge))
+            self.base_url = f"http://{edge_addr}:{EDGE_PORT}"
+        if w.outages.active:
+            schedule = w.outages.schedule(LINK_LABELS[w.outages.link], w.time_scale, OUTAGE_HORIZON)
+            self.outage_log = self._stack.enter_context(running(self.topo, schedule))
+
+    def __exit__(self, *exc: object) -> None:
+        self._stack.close()
+        if self.workdir:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+
+    # -- probing ----------------------------------------------------------------------------
+
+    def client_probe(self, spec: ProbeSpec) -> Probe:
+        w = self.world
+        return Probe(base_url=self.base_url, size=spec.size, stream=spec.stream,
+                     protocol="h2c" if spec.protocol == "h2c" else "http1",
+                     keepalive=spec.scaled_keepalive(w), read_pace=spec.read_pace, canary=spec.canary,
+                     timeout=max(5.0, 4 * (spec.duration + spec.longest_idle) * w.time_scale + 5.0),
+                     lab_stream=spec.lab_stream(w),
+                     extra={"think_time": w.seconds(spec.think_time)} if spec.think_time else {})
+
+    def probe(self, spec: ProbeSpec) -> ProbeRecord:
+        """Run one probe from the client's namespace; the record names the world and backend."""
+        from harness.clients.registry import runner
+
+        run = runner(spec.client)
+        record = self.topo["client"].call(run, self.client_probe(spec))
+        record.world = self.world.name
+        record.backend = self.topo.backend
+        record.probe = {**spec.to_dict(), **{k: v for k, v in record.probe.items() if k not in spec.to_dict()}}
+        return record
+
+    def origin_records(self) -> list[dict]:
+        try:
+            with open(self.origin_log) as f:
+                return [json.loads(line) for line in f if line.strip()]
+        except FileNotFoundError:
+            return []
+
+
+def _start_server(host, args: list[str], timeout: float = 20.0) -> subprocess.Popen:
+    """`python -m harness ARGS` inside `host`; returns once it printed its ready line."""
+    proc = host.popen([sys.executable, "-m", "harness", *args], stdout=subprocess.PIPE,
+                      stderr=subprocess.PIPE, text=True)
+    import select
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        r, _, _ = select.select([proc.stdout], [], [], 0.2)
+        if r:
+            line = proc.stdout.readline()
+            if "listening on" in line:
+                return proc
+        if proc.poll() is not None:
+            break
+    raise RuntimeError(f"`harness {args[0]}` in {host.name} did not start: "
+                       f"{proc.stderr.read() if proc.poll() is not None else 'timeout'}")
