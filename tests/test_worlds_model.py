@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from harness.worlds import NAMES, MODULES, ProbeSpec, World, by_name, module_of
+from harness.worlds import MODULES, NAMES, ProbeSpec, World, by_name, module_of
 from harness.worlds.model import scale_plan
 from harness.worlds.prediction import FACTORS
 from netem import ConfigError
