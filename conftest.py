@@ -33,13 +33,24 @@ def pytest_configure(config: pytest.Config) -> None:
         sweep(left)
 
 
+HYPOTHESIS_KEYWORDS = ("control", "h1", "h2", "h3", "h4", "h5", "field")
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    if not NETNS_SKIP:
-        return
-    skip = pytest.mark.skip(reason=NETNS_SKIP)
-    for item in items:
-        if "netns" in item.keywords:
-            item.add_marker(skip)
+    # `pytest -k h1` means "H1's cells": many other tests mention h1/h2 in their names
+    # (h1_request, h2c...), so a bare hypothesis keyword is narrowed to its marker.
+    keyword = (config.option.keyword or "").strip()
+    if keyword in HYPOTHESIS_KEYWORDS:
+        keep = [i for i in items if i.get_closest_marker(keyword) is not None]
+        drop = [i for i in items if i.get_closest_marker(keyword) is None]
+        if drop:
+            config.hook.pytest_deselected(items=drop)
+            items[:] = keep
+    if NETNS_SKIP:
+        skip = pytest.mark.skip(reason=NETNS_SKIP)
+        for item in items:
+            if "netns" in item.keywords:
+                item.add_marker(skip)
 
 
 def available_backends() -> list[str]:
@@ -48,6 +59,24 @@ def available_backends() -> list[str]:
     from netem.shaping import kernel_netem_available
 
     return ["userspace"] + (["kernel"] if kernel_netem_available() else [])
+
+
+@pytest.fixture(scope="session")
+def world_runner():
+    """world_runner(world) -> a RunningWorld, built once per worker and world, kept for the session."""
+    from harness.worlds.runtime import RunningWorld
+
+    running: dict[str, RunningWorld] = {}
+
+    def get(world) -> RunningWorld:
+        key = world.to_json()
+        if key not in running:
+            running[key] = RunningWorld(world).__enter__()
+        return running[key]
+
+    yield get
+    for rw in running.values():
+        rw.__exit__(None, None, None)
 
 
 @pytest.fixture

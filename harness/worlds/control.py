@@ -17,3 +17,11 @@ def world(time_scale: float = 0.02, **kw) -> World:
 
 def expect(w: World, p: ProbeSpec) -> Expect:
     return Expect.ok()
+
+
+def cells(w: World, sizes: tuple[int, ...]) -> list[ProbeSpec]:
+    """Every factor at its harshest, nothing may fail."""
+    out = [ProbeSpec(size=s, duration=120) for s in sizes]
+    out += [ProbeSpec(size=sizes[0], duration=30, longest_idle=200), ProbeSpec(size=sizes[0], protocol="h2c"),
+            ProbeSpec(size=sizes[0], duration=30, read_pace=2000)]
+    return out

@@ -24,3 +24,8 @@ def expect(w: World, p: ProbeSpec) -> Expect:
     if e.fails:
         return Expect(True, e.kinds | {"timeout"}, rate=(max(q, 0.99), 1.0))
     return Expect(False, frozenset({"timeout", "reset_mid_stream"}), rate=(0.0, q))
+
+
+def cells(w: World, sizes: tuple[int, ...]) -> list[ProbeSpec]:
+    big = tuple(sorted(set(sizes) | {10_000_000}))
+    return [ProbeSpec(size=s, duration=100) for s in big]

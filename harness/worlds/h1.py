@@ -66,3 +66,18 @@ def expect(w: World, p: ProbeSpec) -> Expect:
     if pol.client_idle_timeout is not None and p.think_time is not None and p.think_time > pol.client_idle_timeout:
         return Expect.failure("reset_before_headers", "fin_before_headers")
     return Expect.ok()
+
+
+def cells(w: World, sizes: tuple[int, ...]) -> list[ProbeSpec]:
+    pol = w.edge_policy
+    if pol.max_stream_duration is not None:
+        grid = [ProbeSpec(size=s, duration=d) for s in sizes for d in (30, 300)]
+        return grid + [ProbeSpec(size=sizes[0], duration=300, keepalive=30),
+                       ProbeSpec(size=sizes[0], duration=300, protocol="h2c")]
+    if pol.idle_timeout is not None:
+        return [ProbeSpec(size=s, duration=20, longest_idle=i) for s in sizes for i in (0, 200)]
+    if w.origin_plan:
+        # a witness pair at 10 MB shows the size effect even in the quick matrix
+        big = tuple(sorted(set(sizes) | {10_000_000}))
+        return [ProbeSpec(size=s, duration=d) for s in big for d in (10, 100)]
+    return [ProbeSpec(size=sizes[0], duration=10, think_time=t) for t in (100, 600)]

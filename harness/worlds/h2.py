@@ -48,3 +48,14 @@ def expect(w: World, p: ProbeSpec) -> Expect:
     if p.think_time is not None and p.think_time > w.nat_timeout:
         return Expect.failure("reset_before_headers")
     return Expect.ok()
+
+
+def cells(w: World, sizes: tuple[int, ...]) -> list[ProbeSpec]:
+    t = w.nat_timeout
+    grid = [ProbeSpec(size=s, duration=10, longest_idle=2 * t) for s in sizes]
+    small = sizes[0]
+    grid += [ProbeSpec(size=small, duration=10, longest_idle=2 * t, keepalive=t / 4),
+             ProbeSpec(size=small, duration=10, longest_idle=t / 2),
+             ProbeSpec(size=small, duration=10, think_time=2 * t),
+             ProbeSpec(size=small, duration=10, think_time=2 * t, keepalive=t / 4)]
+    return grid

@@ -46,3 +46,7 @@ def expect(w: World, p: ProbeSpec) -> Expect:
     q = exposure_probability(w, p)
     return Expect(q > 0.5, frozenset({"timeout", "connect_error", "reset_mid_stream", "reset_before_headers",
                                       "fin_mid_stream"}), rate=(q, q))
+
+
+def cells(w: World, sizes: tuple[int, ...]) -> list[ProbeSpec]:
+    return [ProbeSpec(size=s, duration=d, idle_timeout=60) for s in sizes for d in (10, 300)]

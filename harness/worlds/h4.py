@@ -40,3 +40,8 @@ def expect(w: World, p: ProbeSpec) -> Expect:
     if p.protocol == "h2c" and p.read_pace is not None and p.read_pace <= SLOW:
         return Expect.failure("h2_rst_stream")
     return Expect.ok()
+
+
+def cells(w: World, sizes: tuple[int, ...]) -> list[ProbeSpec]:
+    grid = [ProbeSpec(size=s, duration=20, protocol=p, read_pace=SLOW / 2) for s in sizes for p in ("h2c", "http1")]
+    return grid + [ProbeSpec(size=sizes[0], duration=20, protocol="h2c")]

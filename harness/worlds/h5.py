@@ -38,3 +38,9 @@ def expect(w: World, p: ProbeSpec) -> Expect:
     if p.size / 1e6 * w.prefill_s_per_mb > w.edge_policy.first_byte_timeout:
         return Expect.failure("reset_before_headers")
     return Expect.ok()
+
+
+def cells(w: World, sizes: tuple[int, ...]) -> list[ProbeSpec]:
+    # the witness at 10 MB shows the mechanism even when the quick matrix runs 1 KB only
+    big = tuple(sorted(set(sizes) | {10_000_000}))
+    return [ProbeSpec(size=s, duration=10) for s in big] + [ProbeSpec(size=big[0], duration=300)]

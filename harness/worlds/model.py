@@ -223,6 +223,7 @@ class ProbeSpec:
     think_time: float | None = None  # the probe is the 2nd request on a connection idle this long
     canary: bool = False
     stream: bool = True
+    idle_timeout: float = 300.0  # the client's own stream watchdog (undici's bodyTimeout), field s
     client: str = "raw"
     seed: int = 0
 
@@ -232,6 +233,7 @@ class ProbeSpec:
         check_range("ProbeSpec.longest_idle", self.longest_idle, 0, 1e6, "seconds")
         check_choice("ProbeSpec.protocol", self.protocol, PROBE_PROTOCOLS)
         check_choice("ProbeSpec.client", self.client, PROBE_CLIENTS)
+        check_range("ProbeSpec.idle_timeout", self.idle_timeout, 0.001, 1e6, "seconds")
 
     def lab_stream(self, world: World) -> dict:
         """The origin stream config (x-resetlab-stream) that makes this probe, scaled."""

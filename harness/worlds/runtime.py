@@ -105,7 +105,8 @@ class RunningWorld:
                      keepalive=spec.scaled_keepalive(w), read_pace=spec.read_pace, canary=spec.canary,
                      timeout=max(5.0, 4 * (spec.duration + spec.longest_idle) * w.time_scale + 5.0),
                      lab_stream=spec.lab_stream(w),
-                     extra={"think_time": w.seconds(spec.think_time)} if spec.think_time else {})
+                     extra={"idle_timeout": w.seconds(spec.idle_timeout),
+                            **({"think_time": w.seconds(spec.think_time)} if spec.think_time else {})})
 
     def probe(self, spec: ProbeSpec) -> ProbeRecord:
         """Run one probe from the client's namespace; the record names the world and backend."""
