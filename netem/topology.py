@@ -158,8 +158,11 @@ class Topology:
             self._host_basics(h, forwarding=h.name in fwd)
         self._links()
         self._routes()
+        channels = (shaping.userspace_plan(self.spec, self.run_id).channels
+                    if self.backend == "userspace" and not all(lk.shape.is_neutral for lk in self.spec.links)
+                    else [])
         if self.spec.nat:
-            nat.apply(self, self.spec.nat)
+            nat.apply(self, self.spec.nat, channels)
         self._shape()
         self.timings["setup_ms"] = (time.perf_counter() - t0) * 1000
 

@@ -55,6 +55,22 @@ def _keepalive(idle, interval=0.5, count=3):
     return setup
 
 
+@pytest.mark.parametrize("shaped", [(), ("client-router",), ("router-server",), ("client-router", "router-server")],
+                         ids=["none", "inside", "outside", "both"])
+def test_masquerade_through_delay_lines(make_topology, tcp_pair, shaped):
+    """The NAT decision is taken once, at the boundary, however many delay stages there are."""
+    from netem import LinkProfile, LinkShape
+
+    shapes = {label: LinkShape.symmetric(LinkProfile(delay_ms=3)) for label in shaped}
+    spec = chain("client", "router", "server", shapes=shapes,
+                 nat=Nat("router", "router-server", ConntrackTimeouts(established=T)))
+    topo = make_topology(spec)
+    cli, conn = tcp_pair(topo)
+    assert conn.getpeername()[0] == topo["router"].address_on("router-server")
+    assert _exchange_after(cli, conn, 0.1) is None
+    assert _exchange_after(cli, conn, T + 1.5) == errno.ECONNRESET  # eviction still works
+
+
 def test_masquerade_hides_the_client(make_topology, tcp_pair):
     topo = make_topology(_nat_world())
     cli, conn = tcp_pair(topo)
