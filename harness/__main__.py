@@ -21,6 +21,9 @@ def build_parser() -> argparse.ArgumentParser:
     from harness.edge import cli as edge_cli
 
     edge_cli.add_parser(sub)
+    from harness.clients import cli as client_cli
+
+    client_cli.add_parser(sub)
     return parser
 
 

@@ -145,8 +145,11 @@ class ProbeRecord:
 
     @classmethod
     def from_outcome(cls, outcome: Outcome, client: str, **kw: Any) -> ProbeRecord:
+        """The record for an outcome; `status` in kw (the response status) fills in when the
+        outcome itself carries none (e.g. a reset after a 200's headers)."""
+        status = kw.pop("status", None)
         return cls(outcome=outcome.kind, label=outcome.label, client=client, code=outcome.code,
-                   status=outcome.status if outcome.status is not None else kw.pop("status", None),
+                   status=outcome.status if outcome.status is not None else status,
                    error_type=outcome.type, phase=outcome.phase, **kw)
 
     def to_dict(self) -> dict[str, Any]:

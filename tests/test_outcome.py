@@ -57,3 +57,10 @@ def test_resets_are_the_abort_kinds():
     assert classify(Observation("rst_stream", 200, h2_code=2)).is_reset
     assert not classify(Observation("eof", 200)).is_reset
     assert not classify(Observation("complete", 529)).is_reset
+
+
+def test_record_status_from_outcome_or_headers():
+    err = classify(Observation("complete", 529, error_type="overloaded_error"))
+    assert ProbeRecord.from_outcome(err, "raw", status=529).status == 529
+    mid = classify(Observation("reset", 200))
+    assert ProbeRecord.from_outcome(mid, "raw", status=200).status == 200

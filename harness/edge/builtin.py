@@ -56,7 +56,10 @@ class UpstreamBroke(Exception):
 
 
 def edge_config(policy: EdgePolicy, host: str, port: int, log_path: str | None) -> OriginConfig:
-    return OriginConfig(host=host, port=port, tls=False, h2c=policy.client_protocol == "h2c", plan=(),
+    # The built-in edge speaks HTTP/1.1 and h2c (prior knowledge) on one port, as a CDN
+    # does with ALPN, so a world can vary the client's protocol; client_protocol names the
+    # protocol nginx / haproxy listen with (they cannot serve both in cleartext).
+    return OriginConfig(host=host, port=port, tls=False, h2c=True, plan=(),
                         log_path=log_path, max_body_bytes=UNLIMITED_BODY, require_api_key=False,
                         keepalive_idle_timeout=policy.client_idle_timeout)
 
@@ -227,8 +230,11 @@ class Relay:
 
     def _action_for(self, ex: Exchange) -> str:
         action = self.policy.on_limit
+        h2 = ex.stream_id is not None
         if action == "status" and ex.headers_sent:
-            return "rst_stream" if ex.stream_id is not None else "fin"
+            return "rst_stream" if h2 else "fin"
+        if action in ("rst_stream", "goaway") and not h2:
+            return "rst"  # HTTP/1.1 has no streams: the connection is the stream
         return action
 
     @staticmethod
