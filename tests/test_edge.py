@@ -226,3 +226,14 @@ def test_edge_cli_ready_line_and_bad_input(origin):
     finally:
         proc.terminate()
         assert proc.wait(10) == 0
+
+
+@pytest.mark.parametrize("protocol", ["http1", "h2c"])
+def test_builtin_edge_relays_a_large_upload(origin, protocol):
+    # bodies bigger than one socket read must be read before the close watcher starts
+    with edge_thread(EdgePolicy(idle_timeout=5), origin.info.address) as edge:
+        res = _request(edge.info.address, protocol, {}, body_size=3_000_000)
+        time.sleep(0.05)
+        rec = edge.info.records[-1]
+    assert observe(res) == "completed"
+    assert rec["body_bytes"] > 3_000_000

@@ -131,8 +131,15 @@ class Relay:
     async def handle(self, ex: Exchange, state) -> None:
         rec = Record(ex)
         try:
+            # the body first: the close watcher reads the socket too, so it may only start
+            # once the request is in (as in the origin)
+            wall = trio.current_time() + self.policy.max_stream_duration \
+                if self.policy.max_stream_duration else math.inf
+            body = await self._read_body(ex, rec, wall)
+            if body is None:
+                return
             async with ex.abort_on_client_close():
-                await self._relay(ex, rec)
+                await self._relay(ex, rec, body, wall)
         except Trip as trip:
             rec.limit = trip.limit
             await self._act(ex, rec, self._action_for(ex))
@@ -147,10 +154,8 @@ class Relay:
 
     # -- the relay ------------------------------------------------------------------------
 
-    async def _relay(self, ex: Exchange, rec: Record) -> None:
+    async def _relay(self, ex: Exchange, rec: Record, body: bytes, wall: float) -> None:
         p = self.policy
-        start = trio.current_time()
-        wall = start + p.max_stream_duration if p.max_stream_duration else math.inf
 
         def limit_at(deadline: float, name: str) -> tuple[float, str]:
             return (deadline, name) if deadline < wall else (wall, "max_stream_duration")
@@ -162,9 +167,6 @@ class Relay:
             if not await op(deadline):
                 raise Trip(name)
 
-        body = await self._read_body(ex, rec, wall)
-        if body is None:
-            return
         up = await Upstream.connect(self.upstream)
         try:
             headers = [(k, v) for k, v in ex.headers if k not in HOP_BY_HOP and not k.startswith(":")]
