@@ -22,6 +22,11 @@ NETNS_SKIP = _can_netns()
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    # one results/<run-id>/ for the whole session: set before xdist starts its workers
+    if not hasattr(config, "workerinput"):
+        import time
+
+        os.environ.setdefault("RESETLAB_RUN_ID", time.strftime("%Y%m%d-%H%M%S") + f"-{os.getpid()}")
     # Sweep what SIGKILLed earlier runs left (only runs whose owner process is dead;
     # live parallel workers are left alone). Only the controller does it, not xdist workers.
     if NETNS_SKIP or hasattr(config, "workerinput"):

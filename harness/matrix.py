@@ -55,9 +55,11 @@ class Cell:
         if p.keepalive is not None:
             parts.append(f"ka={p.keepalive:g}s")
         if p.protocol != "http1":
-            parts.append(p.protocol)
+            parts.append("http2c")  # not "h2c": `-k h2` must not pick other worlds' cells
         if p.read_pace is not None:
             parts.append(f"pace={p.read_pace:g}Bps")
+        if p.h2_window is not None:
+            parts.append(f"win={p.h2_window}")
         if p.think_time is not None:
             parts.append(f"think={p.think_time:g}s")
         return "-".join(parts)

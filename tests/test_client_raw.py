@@ -653,3 +653,18 @@ def test_cli_as_a_process(origin):
     bad = subprocess.run([sys.executable, "-m", "harness", "client", "raw", "--base-url", origin.url,
                           "--size", "x"], capture_output=True, text=True, timeout=30, env=env)
     assert bad.returncode == 2 and bad.stdout == "" and len(bad.stderr.splitlines()) == 1
+
+
+def test_think_time_reuses_one_connection_after_idling():
+    """probe.extra think_time: HEAD / first, idle, then the probe on the same connection."""
+    from harness.clients.probe import Probe
+    from harness.clients.raw import run
+    from harness.origin import OriginConfig, OriginThread
+
+    with OriginThread(OriginConfig(keepalive_idle_timeout=0.3)) as o:
+        ok = run(Probe(base_url=o.url, extra={"think_time": 0.05}))
+        closed = run(Probe(base_url=o.url, extra={"think_time": 0.8}))
+        conns = [(r["method"], r["conn"]) for r in o.info.records]
+    assert ok.outcome == "completed"
+    assert closed.outcome in ("fin_before_headers", "reset_before_headers"), closed.label
+    assert conns[0][0] == "HEAD" and conns[1] == ("POST", conns[0][1])  # same connection reused

@@ -352,9 +352,37 @@ async def _recv(st: _State, conn, lim: _Limits) -> bytes | None:
 
 # --- HTTP/1.1 -------------------------------------------------------------------------------
 
-async def _h1(st: _State, conn, target: Target, headers: list[tuple[str, str]], body: bytes,
-              lim: _Limits) -> None:
+async def _h1_warmup(conn, target: Target, headers: list[tuple[str, str]], lim: _Limits,
+                     think: float) -> h11.Connection | str:
+    """A pooled connection: HEAD / on it, then leave it idle for `think` seconds.
+
+    Returns the h11 connection, ready for the next request, or why the warm-up failed.
+    """
     h = h11.Connection(h11.CLIENT, max_incomplete_event_size=1 << 20)
+    conn.queue(h.send(h11.Request(method="HEAD", target=target.prefix + "/",
+                                  headers=[("host", target.authority), *headers])))
+    conn.queue(h.send(h11.EndOfMessage()))
+    while True:
+        event = h.next_event()
+        if event is h11.NEED_DATA:
+            data = await conn.recv(lim.headers_deadline)
+            if data is None:
+                return "warm-up request timed out"
+            h.receive_data(data)
+            continue
+        if isinstance(event, h11.EndOfMessage):
+            break
+        if isinstance(event, h11.ConnectionClosed):
+            return "warm-up connection closed"
+    h.start_next_cycle()
+    # idle, and deliberately not reading: like a pool, we only find out on reuse
+    await trio.sleep(think)
+    return h
+
+
+async def _h1(st: _State, conn, target: Target, headers: list[tuple[str, str]], body: bytes,
+              lim: _Limits, h: h11.Connection | None = None) -> None:
+    h = h or h11.Connection(h11.CLIENT, max_incomplete_event_size=1 << 20)
     req = h11.Request(method="POST", target=target.prefix + "/v1/messages?beta=true",
                       headers=[("host", target.authority), *headers,
                                ("content-length", str(len(body)))])
@@ -777,7 +805,19 @@ async def _exchange(st: _State, probe: Probe, target: Target, headers, body: byt
         async with trio.open_nursery() as nursery:
             nursery.start_soon(conn.writer)
             try:  # caught here, not outside: newer trio wraps nursery errors in groups
-                if st.protocol == "http/1.1":
+                think = probe.extra.get("think_time")
+                if think and st.protocol == "http/1.1":
+                    h = await _h1_warmup(conn, target, headers, lim, float(think))
+                    if isinstance(h, str):
+                        st.finish("eof", h)
+                        return
+                    # the probe is the request made after the think time
+                    st.t0 = trio.current_time()
+                    lim = _Limits(headers_deadline=st.t0 + probe.timeout, idle=lim.idle)
+                    await _h1(st, conn, target, headers, body, lim, h)
+                elif think:
+                    raise ConfigError("Probe.extra.think_time", think, "HTTP/1.1 probes only (pooled reuse)")
+                elif st.protocol == "http/1.1":
                     await _h1(st, conn, target, headers, body, lim)
                 else:
                     await _h2(st, conn, target, headers, body, lim, probe.h2_window, nursery)

@@ -6,6 +6,12 @@ port and the origin answers RST. Silence happens mid-stream when the worker send
 for that long (pings off or sparser than the timeout: `ping_interval` is a parameter) and
 between turns on a pooled keep-alive connection (the think time), where the next request
 fails before response headers. TCP keepalive shorter than the timeout keeps the mapping.
+
+Measured here: a client that only reads does not learn of the eviction mid-stream -- the
+origin's next segment meets the missing mapping at the NAT, whose own stack answers it
+with RST towards the edge -- so a silent stream ends in the client's own idle timeout,
+not in ECONNRESET; only a client that sends (a keepalive probe after the eviction, or the
+next request on a pooled connection) gets the RST.
 """
 
 from __future__ import annotations
@@ -44,7 +50,7 @@ def expect(w: World, p: ProbeSpec) -> Expect:
     if p.keepalive is not None and p.keepalive < w.nat_timeout:
         return Expect.ok()
     if wire_silence(w, p) > w.nat_timeout:
-        return Expect.failure("reset_mid_stream")
+        return Expect.failure("timeout", "reset_mid_stream")
     if p.think_time is not None and p.think_time > w.nat_timeout:
         return Expect.failure("reset_before_headers")
     return Expect.ok()

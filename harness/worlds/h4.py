@@ -14,8 +14,8 @@ from .model import ProbeSpec, World
 from .prediction import Effect, Expect, table
 
 STALL_LIMIT = 30.0
-WINDOW = 4096  # the probe client's HTTP/2 window in this world (bytes)
-SLOW = 256.0  # bytes/s: a reader this slow stalls a 4 KB window for > STALL_LIMIT field seconds
+WINDOW = 4096  # the slow client's HTTP/2 stream window (bytes)
+SLOW = 2048.0  # bytes/s: draining a full 4 KB window takes 2 s, longer than the scaled stall limit
 
 PREDICTIONS = table(
     Effect("size", "none", "the request size does not touch the response window"),
@@ -37,11 +37,15 @@ def world(stall_limit: float = STALL_LIMIT, time_scale: float = 0.02, **kw) -> W
 
 
 def expect(w: World, p: ProbeSpec) -> Expect:
-    if p.protocol == "h2c" and p.read_pace is not None and p.read_pace <= SLOW:
+    # the window drains at read_pace: the edge waits WINDOW / pace seconds for credit
+    limit = w.edge_policy.send_stall_timeout * w.time_scale
+    window = p.h2_window or 65535
+    if p.protocol == "h2c" and p.read_pace is not None and window / p.read_pace > 2 * limit:
         return Expect.failure("h2_rst_stream")
     return Expect.ok()
 
 
 def cells(w: World, sizes: tuple[int, ...]) -> list[ProbeSpec]:
-    grid = [ProbeSpec(size=s, duration=20, protocol=p, read_pace=SLOW / 2) for s in sizes for p in ("h2c", "http1")]
-    return grid + [ProbeSpec(size=sizes[0], duration=20, protocol="h2c")]
+    grid = [ProbeSpec(size=s, duration=8, protocol=p, read_pace=SLOW, h2_window=WINDOW)
+            for s in sizes for p in ("h2c", "http1")]
+    return grid + [ProbeSpec(size=sizes[0], duration=8, protocol="h2c", h2_window=WINDOW)]

@@ -220,6 +220,7 @@ class ProbeSpec:
     keepalive: float | None = None  # TCP keepalive idle, field seconds
     protocol: str = "http1"  # http1 | h2c
     read_pace: float | None = None  # slow consumer, bytes/s (not scaled: a client property)
+    h2_window: int | None = None  # the client's HTTP/2 stream window, bytes
     think_time: float | None = None  # the probe is the 2nd request on a connection idle this long
     canary: bool = False
     stream: bool = True

@@ -103,6 +103,7 @@ class RunningWorld:
         return Probe(base_url=self.base_url, size=spec.size, stream=spec.stream,
                      protocol="h2c" if spec.protocol == "h2c" else "http1",
                      keepalive=spec.scaled_keepalive(w), read_pace=spec.read_pace, canary=spec.canary,
+                     h2_window=spec.h2_window,
                      timeout=max(5.0, 4 * (spec.duration + spec.longest_idle) * w.time_scale + 5.0),
                      lab_stream=spec.lab_stream(w),
                      extra={"idle_timeout": w.seconds(spec.idle_timeout),
