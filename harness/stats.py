@@ -49,3 +49,33 @@ def fisher_exact(a: int, b: int, c: int, d: int) -> float:
     observed = p(a)
     lo, hi = max(0, k - n2), min(k, n1)
     return min(1.0, sum(p(x) for x in range(lo, hi + 1) if p(x) <= observed * (1 + 1e-9)))
+
+
+def fisher_one_sided(k1: int, n1: int, k2: int, n2: int) -> float:
+    """P(group 1 has >= k1 failures | margins): small when group 1 fails more than group 2."""
+    k, n = k1 + k2, n1 + n2
+    if n1 == 0 or n2 == 0:
+        return 1.0
+    total = math.comb(n, k)
+    return sum(math.comb(n1, x) * math.comb(n2, k - x) for x in range(k1, min(k, n1) + 1)) / total
+
+
+def power_one_sided(n0: int, n1: int, p0: float, alpha: float, delta: float) -> float:
+    """Power of the one-sided Fisher test to see group 1 (n1) fail more than group 0 (n0)
+    when the true rates are p0 and p0 + delta (exact, by enumeration)."""
+    if n0 == 0 or n1 == 0:
+        return 0.0
+    p0 = min(max(p0, 0.0), 1.0)
+    p1 = min(p0 + delta, 1.0)
+    power = 0.0
+    for k1 in range(n1 + 1):
+        w1 = binom_pmf(k1, n1, p1)
+        if w1 < 1e-12:
+            continue
+        for k0 in range(n0 + 1):
+            w0 = binom_pmf(k0, n0, p0)
+            if w0 < 1e-12:
+                continue
+            if fisher_one_sided(k1, n1, k0, n0) < alpha:
+                power += w1 * w0
+    return power

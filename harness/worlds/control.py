@@ -7,6 +7,7 @@ from .prediction import Effect, Expect, table
 
 PREDICTIONS = table(*(Effect(f, "none", "no mechanism is on") for f in
                       ("size", "duration", "idle_gap", "keepalive", "protocol", "read_pace", "think_time")))
+KINDS: dict[str, set[str]] = {"*": set()}
 
 
 def world(time_scale: float = 0.02, **kw) -> World:

@@ -23,15 +23,20 @@ STREAM_LIMIT, IDLE_LIMIT, KEEPALIVE_IDLE = 120.0, 100.0, 400.0
 BUDGET = 6_000_000 * 60.0  # bytes x seconds
 
 PREDICTIONS = table(
-    Effect("size", "raises", "the worker budget is bytes x seconds: bigger requests die sooner"),
-    Effect("duration", "raises", "longer streams cross the wall-clock / size x duration budget"),
-    Effect("idle_gap", "raises", "a silent stream crosses the edge's idle (read) timeout"),
+    Effect("size", "any", "raises with a bytes x seconds worker budget, else none"),
+    Effect("duration", "any", "raises with a wall-clock or size x duration budget"),
+    Effect("idle_gap", "any", "raises with an idle (read) timeout at the edge"),
     Effect("keepalive", "none", "TCP keepalive does not touch an HTTP-level budget"),
     Effect("protocol", "none", "the budget is the same for HTTP/1.1 and HTTP/2"),
     Effect("read_pace", "none", "reading slowly does not change the upstream's budget"),
-    Effect("think_time", "raises", "an idle keep-alive connection closed by the edge fails on reuse"),
+    Effect("think_time", "any", "raises when the edge closes idle keep-alive connections"),
     Effect("canary", "none", "one stream's budget does not kill an idle sibling connection"),
 )
+# a budget exists: at least one of these raises failures
+RAISES_ONE_OF = ("size", "duration", "idle_gap", "think_time")
+# a budget kills streams mid-way; only a reused idle connection fails before headers
+KINDS = {"*": {"reset_mid_stream", "fin_mid_stream", "h2_rst_stream", "h2_goaway", "truncated_clean"},
+         "think_time": {"reset_before_headers", "fin_before_headers"}}
 
 
 def world(variant: str = "stream_limit", time_scale: float = 0.02, edge: str = "builtin", **kw) -> World:

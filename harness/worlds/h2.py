@@ -31,6 +31,7 @@ PREDICTIONS = table(
     Effect("think_time", "raises", "a pooled connection idle past the timeout fails on reuse"),
     Effect("canary", "together", "an idle canary loses its mapping too (and dies on its next use)"),
 )
+KINDS = {"*": {"timeout", "reset_mid_stream"}, "think_time": {"reset_before_headers"}}
 
 
 def world(ping_interval: float | None = None, nat_timeout: float = NAT_TIMEOUT, time_scale: float = 1 / 60,

@@ -19,13 +19,16 @@ RATE, MEAN = 1 / 600.0, 20.0
 PREDICTIONS = table(
     Effect("size", "none", "an outage does not care how big the request is"),
     Effect("duration", "raises", "longer exposure, more chances to meet an outage"),
-    Effect("idle_gap", "none", "silence does not cause an outage"),
+    Effect("idle_gap", "any", "silence adds exposure time, like any other second of the stream"),
     Effect("keepalive", "none", "keepalive cannot bridge a dead link"),
     Effect("protocol", "none", "every protocol loses the link alike"),
     Effect("read_pace", "none", "reading speed does not cause an outage"),
     Effect("think_time", "none", "idle time between turns is not more dangerous than traffic"),
     Effect("canary", "together", "an outage takes every connection down at once"),
 )
+# a dead link stalls; the kernel reports ETIMEDOUT / ENETUNREACH, a watchdog a timeout --
+# never an RST (design.md: measured outage errors)
+KINDS = {"*": {"timeout", "connect_error"}}
 
 
 def world(rate_per_s: float = RATE, mean_s: float = MEAN, kind: str = "down", time_scale: float = 0.02,

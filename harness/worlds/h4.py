@@ -27,6 +27,7 @@ PREDICTIONS = table(
     Effect("think_time", "none", "idle between turns is not a stall"),
     Effect("canary", "none", "RST_STREAM kills one stream, not the connection next to it"),
 )
+KINDS = {"*": {"h2_rst_stream", "h2_goaway"}}
 
 
 def world(stall_limit: float = STALL_LIMIT, time_scale: float = 0.02, **kw) -> World:

@@ -26,6 +26,7 @@ PREDICTIONS = table(
     Effect("think_time", "none", "a fresh or a pooled connection waits the same"),
     Effect("canary", "none", "a first-byte budget is per request"),
 )
+KINDS = {"*": {"reset_before_headers", "fin_before_headers", "http_error"}}
 
 
 def world(first_byte: float = FIRST_BYTE, prefill_s_per_mb: float = PREFILL, time_scale: float = 0.01, **kw) -> World:

@@ -2,8 +2,11 @@
 
 Effects: "raises" (more of this factor, more failures), "none" (no effect), "removes"
 (the factor's treatment makes failures go away), "together" (canary: a failure takes the
-canary connection down at the same time). Each hypothesis module states its table next to
-its world factory; the falsification engine compares the table with what probes observed.
+canary connection down at the same time), "any" (the hypothesis allows either: not a
+test of it). Each hypothesis module states its table next to its world factory, plus
+KINDS: the outcome kinds its failures can take (per probe arm; "*" for every arm) and,
+optionally, RAISES_ONE_OF: factors of which at least one must raise failures. The
+falsification engine compares these claims with what probes observed.
 
 `Expect` is the per-probe prediction a matrix cell asserts for a world built with known
 parameters: does this probe fail, and as which outcome kinds.
@@ -13,7 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-EFFECTS = ("raises", "none", "removes", "together")
+EFFECTS = ("raises", "none", "removes", "together", "any")
 FACTORS = ("size", "duration", "idle_gap", "keepalive", "protocol", "read_pace", "think_time", "canary")
 
 

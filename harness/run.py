@@ -1,0 +1,47 @@
+"""Running the falsification engine against a built-in world (or any RunningWorld).
+
+Probes of one stage run concurrently (each is its own connection from the client
+namespace), so a stage costs about its longest probe rather than the sum.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
+
+from harness import engine
+from harness.outcome import ProbeRecord
+from harness.worlds.model import ProbeSpec, World
+from harness.worlds.runtime import RunningWorld
+
+DEFAULT_REPEATS = 6
+
+
+def run_arms(rw: RunningWorld, arms: list[tuple[str, ProbeSpec]], repeats: int, parallel: int = 16,
+             progress=None) -> list[ProbeRecord]:
+    jobs = [(name, replace(spec, seed=i)) for name, spec in arms for i in range(repeats)]
+
+    def one(job: tuple[str, ProbeSpec]) -> ProbeRecord:
+        name, spec = job
+        rec = rw.probe(spec)
+        rec.probe["arm"] = name
+        if progress:
+            progress(rec)
+        return rec
+
+    with ThreadPoolExecutor(max_workers=max(1, min(parallel, len(jobs)))) as pool:
+        return list(pool.map(one, jobs))
+
+
+def falsify_running(rw: RunningWorld, target: str, repeats: int = DEFAULT_REPEATS, parallel: int = 16,
+                    progress=None) -> tuple[list[ProbeRecord], engine.Falsification]:
+    records = run_arms(rw, engine.plan(), repeats, parallel, progress)
+    rates = engine.tally([r.to_dict() for r in records])
+    records += run_arms(rw, engine.plan({k: a.rate for k, a in rates.items()}), repeats, parallel, progress)
+    return records, engine.decide(target, [r.to_dict() for r in records])
+
+
+def falsify_world(world: World, repeats: int = DEFAULT_REPEATS, backend: str = "auto", parallel: int = 16,
+                  progress=None) -> tuple[list[ProbeRecord], engine.Falsification]:
+    with RunningWorld(world, backend=backend) as rw:
+        return falsify_running(rw, f"world {world.name}", repeats, parallel, progress)
