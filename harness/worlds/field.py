@@ -14,7 +14,8 @@ def world(time_scale: float = 0.02, **kw) -> World:
     base = h1.world("size_duration", time_scale=time_scale)
     return World(name="field", hypothesis="field", time_scale=time_scale, origin_plan=base.origin_plan,
                  nat_timeout=350.0, origin_stream={"ping_interval": 30.0},
-                 outages=Outages(poisson_rate_per_s=1 / 1800.0, poisson_mean_s=15.0, seed=7),
+                 outages=Outages(poisson_rate_per_s=1 / 1800.0, poisson_mean_s=120.0, seed=7),
+                 client_idle_timeout=90.0,
                  description=__doc__.split("\n")[0], **kw)
 
 

@@ -57,6 +57,8 @@ class Outages:
     windows: tuple[Window, ...] = ()
     poisson_rate_per_s: float = 0.0  # mean outages per second
     poisson_mean_s: float = 0.0  # mean outage duration
+    period_s: float = 0.0  # periodic outages: one every period_s ...
+    down_s: float = 0.0  # ... lasting down_s
     kind: str = "down"
     seed: int = 0
 
@@ -67,11 +69,16 @@ class Outages:
 
     @property
     def active(self) -> bool:
-        return bool(self.windows or self.poisson_rate_per_s)
+        return bool(self.windows or self.poisson_rate_per_s or self.period_s)
 
     def schedule(self, link_label: str, time_scale: float, horizon: float) -> OutageSchedule:
         """Scaled schedule for a run lasting `horizon` real seconds."""
         windows = [Window(w.start * time_scale, w.duration * time_scale, w.kind) for w in self.windows]
+        if self.period_s:
+            t, period, down = self.period_s * time_scale, self.period_s * time_scale, self.down_s * time_scale
+            while t < horizon:
+                windows.append(Window(t, down, self.kind))
+                t += period
         if self.poisson_rate_per_s:
             p = OutageSchedule.poisson(link_label, self.poisson_rate_per_s / time_scale,
                                        self.poisson_mean_s * time_scale, horizon, self.kind, self.seed)
@@ -94,6 +101,7 @@ class World:
     origin_plan: tuple[dict, ...] = ()  # fault plan rules, field seconds
     origin_stream: dict = field(default_factory=lambda: {"ping_interval": 30.0})  # field seconds
     prefill_s_per_mb: float = 0.0  # origin: time to first byte grows with the request size
+    client_idle_timeout: float = 300.0  # the user's client gives up on a silent stream after this
     outages: Outages = field(default_factory=Outages)
 
     def __post_init__(self) -> None:
@@ -224,7 +232,7 @@ class ProbeSpec:
     think_time: float | None = None  # the probe is the 2nd request on a connection idle this long
     canary: bool = False
     stream: bool = True
-    idle_timeout: float = 300.0  # the client's own stream watchdog (undici's bodyTimeout), field s
+    idle_timeout: float | None = None  # client stream watchdog, field s (None: the world's)
     client: str = "raw"
     seed: int = 0
 
@@ -234,7 +242,8 @@ class ProbeSpec:
         check_range("ProbeSpec.longest_idle", self.longest_idle, 0, 1e6, "seconds")
         check_choice("ProbeSpec.protocol", self.protocol, PROBE_PROTOCOLS)
         check_choice("ProbeSpec.client", self.client, PROBE_CLIENTS)
-        check_range("ProbeSpec.idle_timeout", self.idle_timeout, 0.001, 1e6, "seconds")
+        if self.idle_timeout is not None:
+            check_range("ProbeSpec.idle_timeout", self.idle_timeout, 0.001, 1e6, "seconds")
 
     def lab_stream(self, world: World) -> dict:
         """The origin stream config (x-resetlab-stream) that makes this probe, scaled."""
