@@ -7,6 +7,7 @@ time_scale), with repeats:
     base         100 KB, 10 s stream                      -
     size         10 MB                                    base   (does size raise failures?)
     duration     300 s stream                             base
+    size_x_duration  10 MB and 300 s together             base   (a bytes x seconds budget)
     idle_gap     240 s of silence mid-stream              base
     think_time   2nd request on a connection idle 450 s   base
     read_pace    HTTP/2, 4 KB window, reading 2 KB/s      base
@@ -46,6 +47,7 @@ BASE = ProbeSpec(size=100_000, duration=10)
 STRESS = {
     "size": replace(BASE, size=10_000_000),
     "duration": replace(BASE, duration=300),
+    "size_x_duration": replace(BASE, size=10_000_000, duration=300),  # an interaction, not one factor
     "idle_gap": replace(BASE, longest_idle=240),
     "think_time": replace(BASE, think_time=450),  # > Cloudflare's 400 s, > consumer NATs' 350 s
     "read_pace": replace(BASE, duration=8, protocol="h2c", read_pace=2048, h2_window=4096),

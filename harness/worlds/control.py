@@ -6,7 +6,8 @@ from .model import ProbeSpec, World
 from .prediction import Effect, Expect, table
 
 PREDICTIONS = table(*(Effect(f, "none", "no mechanism is on") for f in
-                      ("size", "duration", "idle_gap", "keepalive", "protocol", "read_pace", "think_time")))
+                      ("size", "duration", "size_x_duration", "idle_gap", "keepalive", "protocol", "read_pace",
+                       "think_time")))
 KINDS: dict[str, set[str]] = {"*": set()}
 
 

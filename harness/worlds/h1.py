@@ -25,6 +25,7 @@ BUDGET = 6_000_000 * 60.0  # bytes x seconds
 PREDICTIONS = table(
     Effect("size", "any", "raises with a bytes x seconds worker budget, else none"),
     Effect("duration", "any", "raises with a wall-clock or size x duration budget"),
+    Effect("size_x_duration", "any", "raises with a bytes x seconds worker budget"),
     Effect("idle_gap", "any", "raises with an idle (read) timeout at the edge"),
     Effect("keepalive", "none", "TCP keepalive does not touch an HTTP-level budget"),
     Effect("protocol", "none", "the budget is the same for HTTP/1.1 and HTTP/2"),
@@ -33,7 +34,7 @@ PREDICTIONS = table(
     Effect("canary", "none", "one stream's budget does not kill an idle sibling connection"),
 )
 # a budget exists: at least one of these raises failures
-RAISES_ONE_OF = ("size", "duration", "idle_gap", "think_time")
+RAISES_ONE_OF = ("size", "duration", "size_x_duration", "idle_gap", "think_time")
 # a budget kills streams mid-way; only a reused idle connection fails before headers
 KINDS = {"*": {"reset_mid_stream", "fin_mid_stream", "h2_rst_stream", "h2_goaway", "truncated_clean"},
          "think_time": {"reset_before_headers", "fin_before_headers"}}

@@ -24,6 +24,7 @@ NAT_TIMEOUT = 120.0
 PREDICTIONS = table(
     Effect("size", "none", "conntrack does not look at request size"),
     Effect("duration", "none", "a busy stream refreshes its mapping whatever its length"),
+    Effect("size_x_duration", "none", "neither size nor a busy stream's length matters to conntrack"),
     Effect("idle_gap", "raises", "silence longer than the NAT timeout evicts the mapping"),
     Effect("keepalive", "removes", "keepalive probes shorter than the timeout refresh the mapping"),
     Effect("protocol", "none", "HTTP/1.1 and HTTP/2 flows are evicted alike"),

@@ -23,6 +23,7 @@ PERIOD, DOWN, WATCHDOG = 100.0, 40.0, 30.0
 PREDICTIONS = table(
     Effect("size", "none", "an outage does not care how big the request is"),
     Effect("duration", "raises", "longer exposure, more chances to meet an outage"),
+    Effect("size_x_duration", "any", "longer exposure (the duration part)"),
     Effect("idle_gap", "any", "silence adds exposure time, like any other second of the stream"),
     Effect("keepalive", "none", "keepalive cannot bridge a dead link"),
     Effect("protocol", "none", "every protocol loses the link alike"),

@@ -20,6 +20,7 @@ SLOW = 2048.0  # bytes/s: draining a full 4 KB window takes 2 s, longer than the
 PREDICTIONS = table(
     Effect("size", "none", "the request size does not touch the response window"),
     Effect("duration", "none", "a fast reader never stalls however long the stream"),
+    Effect("size_x_duration", "none", "neither touches the response window"),
     Effect("idle_gap", "none", "silence is not a flow-control stall"),
     Effect("keepalive", "none", "TCP keepalive does not open an HTTP/2 window"),
     Effect("protocol", "removes", "HTTP/1.1 has no stream window: TCP buffers absorb the stream"),

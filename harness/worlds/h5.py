@@ -19,6 +19,7 @@ FIRST_BYTE, PREFILL = 100.0, 15.0  # seconds, seconds per MB
 PREDICTIONS = table(
     Effect("size", "raises", "prefill time grows with the context; big ones cross the first-byte budget"),
     Effect("duration", "none", "the failure happens before any of the stream exists"),
+    Effect("size_x_duration", "any", "the size part crosses the first-byte budget"),
     Effect("idle_gap", "none", "before headers there is no stream to be silent"),
     Effect("keepalive", "none", "the connection is busy waiting for headers, not idle"),
     Effect("protocol", "none", "the budget is the same for HTTP/1.1 and HTTP/2"),

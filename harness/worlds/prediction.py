@@ -17,7 +17,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 EFFECTS = ("raises", "none", "removes", "together", "any")
-FACTORS = ("size", "duration", "idle_gap", "keepalive", "protocol", "read_pace", "think_time", "canary")
+FACTORS = ("size", "duration", "size_x_duration", "idle_gap", "keepalive", "protocol", "read_pace", "think_time",
+           "canary")
 
 
 @dataclass(frozen=True)
