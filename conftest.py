@@ -100,3 +100,43 @@ def make_topology():
     yield make
     for topo in reversed(opened):
         topo.close()
+
+
+# -- the falsification table for what ran ---------------------------------------------------
+
+_MATRIX: dict[str, list[tuple[str, bool, str]]] = {}
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if report.when != "call" and not (report.when == "setup" and report.failed):
+        return
+    hyp = next((k for k in HYPOTHESIS_KEYWORDS if k in report.keywords and "matrix" in report.keywords), None)
+    if hyp is None:
+        return
+    why = ""
+    if report.failed:
+        text = str(report.longrepr).strip().splitlines()
+        why = next((line for line in reversed(text) if "AssertionError" in line or "Error" in line), text[-1])
+    cell = report.nodeid.split("[", 1)[-1].rstrip("]")
+    _MATRIX.setdefault(hyp, []).append((cell, report.passed, why))
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
+    if not _MATRIX:
+        return
+    tr = terminalreporter
+    tr.section("falsification table (matrix cells: each asserts its world's prediction)")
+    tr.write_line(f"{'hypothesis':<11}{'cells':>6}{'as predicted':>14}  verdict")
+    for hyp in HYPOTHESIS_KEYWORDS:
+        rows = _MATRIX.get(hyp)
+        if not rows:
+            continue
+        good = sum(1 for _, ok, _ in rows if ok)
+        verdict = "consistent" if good == len(rows) else "falsified"
+        tr.write_line(f"{hyp:<11}{len(rows):>6}{good:>14}  {verdict}")
+        for cell, ok, why in rows:
+            if not ok:
+                tr.write_line(f"{'':<11}  {cell}: {why[:150]}")
+    run = os.environ.get("RESETLAB_RUN_ID")
+    if run:
+        tr.write_line(f"records: {os.environ.get('RESETLAB_RESULTS', 'results')}/{run}/probes.jsonl")

@@ -3,6 +3,10 @@
 Commands (argparse subparsers; each lives next to its code and registers itself here):
     origin    run the mock Messages API origin (harness/origin/cli.py)
     edge      run an edge proxy (built-in, nginx, haproxy) from an EdgePolicy (harness/edge/cli.py)
+    client    run one probe with a client (raw, python-sdk, node-sdk, claude-code)
+    run       the falsification engine on built-in worlds -> results/<run-id>/ (harness/cli_run.py)
+    report    re-render a results folder
+    probe     the engine's client-side probes against an external base URL (opt-in, cost-capped)
 """
 
 from __future__ import annotations
@@ -24,6 +28,9 @@ def build_parser() -> argparse.ArgumentParser:
     from harness.clients import cli as client_cli
 
     client_cli.add_parser(sub)
+    from harness import cli_run
+
+    cli_run.add_parsers(sub)
     return parser
 
 

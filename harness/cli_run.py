@@ -1,0 +1,210 @@
+"""`python -m harness run | report | probe`: the falsification table from the command line.
+
+    run     built-in worlds (or a --world-file): run the engine's probes, write results/<run-id>/
+    report  re-render a results folder from its probes.jsonl
+    probe   an external target (a base URL): only client-side factors vary; a cost estimate is
+            printed first and nothing is sent without --yes; the API key is read from the
+            environment variable named by --api-key-env and never written anywhere
+Bad input gets one line on stderr and exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from urllib.parse import urlsplit
+
+# USD per million tokens (input, output), for the cost estimate of external probes
+PRICES = {"haiku": (1.0, 5.0), "sonnet": (3.0, 15.0), "opus": (15.0, 75.0)}
+EXTERNAL_ARMS = {  # client-side factors only; sizes kept under a 200k-token context
+    "base": {"size": 10_000, "max_tokens": 256},
+    "size": {"size": 600_000, "max_tokens": 256},
+    "duration": {"size": 10_000, "max_tokens": 8_000},
+}
+
+
+def _err(msg: str) -> int:
+    print(f"resetlab: error: {msg}", file=sys.stderr)
+    return 2
+
+
+def add_parsers(sub) -> None:
+    r = sub.add_parser("run", help="run the falsification engine on built-in worlds")
+    r.add_argument("--world", action="append", default=[], metavar="NAME", help="a built-in world (repeatable)")
+    r.add_argument("--all", action="store_true", help="every built-in world")
+    r.add_argument("--world-file", action="append", default=[], metavar="PATH", help="a world in JSON or TOML")
+    r.add_argument("--repeats", type=int, default=6)
+    r.add_argument("--time-scale", type=float, default=None, help="override each world's time scale")
+    r.add_argument("--backend", default="auto", choices=("auto", "kernel", "userspace"))
+    r.add_argument("--out", default=None, help="results folder (default results/<run-id>)")
+    r.add_argument("--seed", type=int, default=0)
+    r.set_defaults(func=cmd_run)
+    rp = sub.add_parser("report", help="re-render a results folder")
+    rp.add_argument("dir")
+    rp.set_defaults(func=cmd_report)
+    p = sub.add_parser("probe", help="probe an external target (only client-side factors vary)")
+    p.add_argument("--base-url", required=True)
+    p.add_argument("--api-key-env", default="ANTHROPIC_API_KEY", metavar="VAR")
+    p.add_argument("--model", default="claude-sonnet-4-5")
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--max-cost-usd", type=float, default=5.0)
+    p.add_argument("--yes", action="store_true", help="really send the requests")
+    p.add_argument("--ca", default=None, help="trust this CA (TLS)")
+    p.add_argument("--out", default=None)
+    p.set_defaults(func=cmd_probe)
+
+
+def _out_dir(out: str | None) -> str:
+    path = out or os.path.join("results", time.strftime("%Y%m%d-%H%M%S"))
+    os.makedirs(path, exist_ok=True)
+    return path
+
+
+class Progress:
+    """One status line on stderr: [done/total] what."""
+
+    def __init__(self, total: int, label: str):
+        self.total, self.done, self.label = total, 0, label
+        self.tty = sys.stderr.isatty()
+
+    def __call__(self, rec) -> None:
+        self.done += 1
+        bar = "#" * int(20 * self.done / max(1, self.total))
+        line = f"\r[{bar:<20}] {self.done}/{self.total} {self.label}: {rec.probe.get('arm')} {rec.label}"
+        print(line if self.tty else line.strip(), end="" if self.tty else "\n", file=sys.stderr, flush=True)
+
+    def close(self) -> None:
+        if self.tty:
+            print(file=sys.stderr)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from harness import engine
+    from harness.report import render
+    from harness.run import falsify_running
+    from harness.worlds import NAMES, World, by_name
+    from harness.worlds.runtime import RunningWorld
+
+    if args.repeats < 1:
+        return _err(f"--repeats: got {args.repeats}; allowed an integer >= 1")
+    if args.time_scale is not None and not 1e-4 <= args.time_scale <= 10:
+        return _err(f"--time-scale: got {args.time_scale}; allowed a factor in [0.0001, 10]")
+    try:
+        worlds = [by_name(n) for n in (NAMES if args.all else args.world)]
+        worlds += [World.load(p) for p in args.world_file]
+    except (ValueError, OSError) as e:
+        return _err(str(e))
+    if not worlds:
+        return _err("--world: got nothing; allowed one or more of " + ", ".join(NAMES) + ", or --all")
+    if args.time_scale is not None:
+        worlds = [w.with_(time_scale=args.time_scale) for w in worlds]
+    out = _out_dir(args.out)
+    outages: dict[str, list[dict]] = {}
+    for w in worlds:
+        per_world = 6 * args.repeats + 2 * 6 * args.repeats
+        progress = Progress(per_world, w.name)
+        try:
+            with RunningWorld(w, backend=args.backend) as rw:
+                records, _ = falsify_running(rw, f"world {w.name}", args.repeats, progress=progress, seed=args.seed)
+                outages[w.name] = _outage_windows(rw)
+        finally:
+            progress.close()
+        with open(os.path.join(out, "probes.jsonl"), "a") as f:
+            for r in records:
+                d = r.to_dict()
+                d["probe"]["target"] = f"world {w.name}"
+                f.write(json.dumps(d, sort_keys=True) + "\n")
+    with open(os.path.join(out, "outages.json"), "w") as f:
+        json.dump(outages, f)
+    with open(os.path.join(out, "worlds.json"), "w") as f:
+        json.dump({w.name: w.to_dict() for w in worlds}, f, indent=2)
+    render(out)
+    with open(os.path.join(out, "falsification.md")) as f:
+        print(f.read().split("## ")[0].strip())
+    print(f"\nresults: {out} (falsification.json, falsification.md, report.html, probes.jsonl); "
+          f"alpha {engine.ALPHA}, MDE {engine.MDE:.0%}")
+    return 0
+
+
+def _outage_windows(rw) -> list[dict]:
+    log = rw.outage_log
+    if log is None:
+        return []
+    offset = time.time() - time.monotonic()
+    return [{"kind": w.kind, "began_wall": w.began + offset,
+             "ended_wall": (w.ended + offset) if w.ended else None} for w in log.applied]
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from harness.report import render
+
+    if not os.path.isfile(os.path.join(args.dir, "probes.jsonl")):
+        return _err(f"DIR: got {args.dir!r}; allowed a results folder holding probes.jsonl")
+    render(args.dir)
+    print(f"rendered {args.dir}/falsification.json, falsification.md, report.html")
+    return 0
+
+
+def estimate_cost(model: str, repeats: int) -> float:
+    price = next((v for k, v in PRICES.items() if k in model), PRICES["opus"])
+    total = 0.0
+    arms = list(EXTERNAL_ARMS.values()) + [EXTERNAL_ARMS["base"]] * 2  # + keepalive, protocol treatments
+    for arm in arms:
+        tokens_in = arm["size"] / 4  # ~4 bytes per token of English-like context
+        total += repeats * (tokens_in * price[0] + arm["max_tokens"] * price[1]) / 1e6
+    return total
+
+
+def cmd_probe(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
+    from harness import engine
+    from harness.clients.probe import Probe
+    from harness.clients.registry import runner
+    from harness.report import render
+
+    url = urlsplit(args.base_url)
+    if url.scheme not in ("http", "https") or not url.hostname:
+        return _err(f"--base-url: got {args.base_url!r}; allowed an http:// or https:// URL")
+    if args.repeats < 1:
+        return _err(f"--repeats: got {args.repeats}; allowed an integer >= 1")
+    if args.max_cost_usd < 0:
+        return _err(f"--max-cost-usd: got {args.max_cost_usd}; allowed a number >= 0")
+    if not os.environ.get(args.api_key_env):
+        return _err(f"--api-key-env: got {args.api_key_env!r}; allowed the name of a set environment variable "
+                    "holding the API key")
+    cost = estimate_cost(args.model, args.repeats)
+    print(f"estimated cost: ${cost:.2f} for {args.repeats} repeats x {len(EXTERNAL_ARMS) + 2} arms "
+          f"with {args.model} (cap --max-cost-usd {args.max_cost_usd:.2f})")
+    if cost > args.max_cost_usd:
+        return _err(f"--max-cost-usd: got {args.max_cost_usd}; allowed at least the estimate {cost:.2f}")
+    if not args.yes:
+        print("nothing sent: add --yes to run these probes")
+        return 0
+    target = f"{url.scheme}://{url.hostname}{':' + str(url.port) if url.port else ''}"
+    protocol = "h2" if url.scheme == "https" else "h2c"
+    base = Probe(base_url=args.base_url.rstrip("/"), model=args.model, api_key_env=args.api_key_env,
+                 ca_path=args.ca, timeout=600)
+    arms = [(name, replace(base, size=a["size"], max_tokens=a["max_tokens"])) for name, a in EXTERNAL_ARMS.items()]
+    arms += [("base+keepalive", replace(arms[0][1], keepalive=30)),
+             ("base+protocol", replace(arms[0][1], protocol=protocol))]
+    out = _out_dir(args.out)
+    run = runner("raw")
+    progress = Progress(len(arms) * args.repeats, target)
+    with open(os.path.join(out, "probes.jsonl"), "a") as f:
+        for name, probe in arms:
+            for i in range(args.repeats):
+                rec = run(replace(probe, extra={"seed": i}))
+                rec.probe["arm"] = name
+                rec.probe["target"] = target
+                progress(rec)
+                f.write(rec.to_json() + "\n")
+    progress.close()
+    render(out)
+    with open(os.path.join(out, "falsification.md")) as f:
+        print(f.read().split("## ")[0].strip())
+    print(f"\nresults: {out}; alpha {engine.ALPHA}, MDE {engine.MDE:.0%}")
+    return 0

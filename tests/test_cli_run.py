@@ -1,0 +1,86 @@
+"""python -m harness run | report | probe: outputs, schema, bad input, secrets."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from harness.report import validate
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SECRET = "sk-ant-api03-RESETLAB-TEST-SECRET-0123456789"
+
+
+def _harness(*args, env=None, timeout=300):
+    return subprocess.run([sys.executable, "-m", "harness", *args], capture_output=True, text=True, cwd=ROOT,
+                          timeout=timeout, env={**os.environ, **(env or {})})
+
+
+@pytest.mark.parametrize("args, first", [
+    (["run", "--world", "h9"], "resetlab: error: world: got 'h9'; allowed one of control"),
+    (["run", "--all", "--repeats", "-1"], "resetlab: error: --repeats: got -1; allowed an integer >= 1"),
+    (["run", "--world", "h1-idle", "--time-scale", "0"], "resetlab: error: --time-scale: got 0.0"),
+    (["report", "/nonexistent"], "resetlab: error: DIR: got '/nonexistent'"),
+    (["probe", "--base-url", "ftp://x"], "resetlab: error: --base-url: got 'ftp://x'"),
+    (["probe", "--base-url", "http://127.0.0.1:9", "--api-key-env", "RESETLAB_UNSET_VAR"],
+     "resetlab: error: --api-key-env: got 'RESETLAB_UNSET_VAR'"),
+])
+def test_bad_input_is_one_line(args, first):
+    res = _harness(*args)
+    assert res.returncode == 2
+    assert res.stderr.count("\n") == 1 and res.stderr.startswith(first), res.stderr
+
+
+@pytest.mark.netns
+@pytest.mark.slow
+def test_run_writes_a_results_folder_and_report_rerenders_it(tmp_path):
+    out = tmp_path / "res"
+    res = _harness("run", "--world", "h4", "--repeats", "2", "--out", str(out))
+    assert res.returncode == 0, res.stderr
+    assert "| world h4 |" in res.stdout
+    for name in ("probes.jsonl", "falsification.json", "falsification.md", "report.html"):
+        assert (out / name).stat().st_size > 0, name
+    doc = json.loads((out / "falsification.json").read_text())
+    validate(doc)
+    assert set(doc["hypotheses"]) == {"h1", "h2", "h3", "h4", "h5"}
+    assert "<img" in (out / "report.html").read_text()
+    (out / "falsification.json").unlink()
+    again = _harness("report", str(out))
+    assert again.returncode == 0
+    assert json.loads((out / "falsification.json").read_text()) == doc
+
+
+@pytest.mark.netns
+def test_probe_asks_before_sending_and_never_writes_the_key(tmp_path):
+    from harness.worlds import by_name
+    from harness.worlds.runtime import RunningWorld
+
+    env = {"RESETLAB_TEST_KEY": SECRET}
+    with RunningWorld(by_name("control")) as rw:
+        host = rw.topo["client"]
+
+        def probe(*extra):
+            proc = host.popen([sys.executable, "-m", "harness", "probe", "--base-url", rw.base_url,
+                               "--api-key-env", "RESETLAB_TEST_KEY", "--repeats", "1", *extra],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
+                              env={**os.environ, **env})
+            out, err = proc.communicate(timeout=300)
+            return proc.returncode, out, err
+
+        code, out, _ = probe("--out", str(tmp_path / "dry"))
+        assert code == 0 and "estimated cost: $" in out and "nothing sent" in out
+        assert rw.origin_records() == []
+        code, _, err = probe("--max-cost-usd", "0.0001", "--yes")
+        assert code == 2 and err.startswith("resetlab: error: --max-cost-usd: got 0.0001")
+        assert rw.origin_records() == []
+        code, out, err = probe("--yes", "--max-cost-usd", "100", "--out", str(tmp_path / "real"))
+        assert code == 0, err
+        sent = rw.origin_records()
+    assert len(sent) >= 5  # base, size, duration, + keepalive and protocol treatments
+    assert all(r["headers"].get("x-api-key") == "[redacted]" for r in sent)
+    validate(json.loads((tmp_path / "real" / "falsification.json").read_text()))
+    for f in (tmp_path / "real").iterdir():
+        assert SECRET not in f.read_text(errors="replace"), f.name
+    assert SECRET not in out + err
