@@ -4,11 +4,13 @@ import json
 import re
 import socket
 import ssl
+import time
 
 import h11
 import pytest
 
 from harness.origin import OriginConfig, OriginThread
+from harness.origin.bench import big_body
 from harness.origin.testing import h1_request, h2_request, messages_body
 
 MAX = 32 * 1024 * 1024
@@ -79,6 +81,58 @@ def test_413_while_reading_a_chunked_body(small_origin):
     r = h2_request(small_origin.address, body=messages_body(pad="z" * 2000))
     assert r.status == 413 and r.json()["error"]["type"] == "request_too_large"
     assert h1_request(small_origin.address, body=messages_body()).status == 200  # under limit
+
+
+def _record(info, request_id: str, timeout: float = 5.0) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for rec in list(info.records):
+            if rec["request_id"] == request_id:
+                return rec
+        time.sleep(0.01)
+    raise AssertionError(f"no request-log record for {request_id}")
+
+
+def _send_big(origin, proto: str, framing: str, body: bytes):
+    if proto == "http/1.1":
+        headers = {"transfer-encoding": "chunked"} if framing == "chunked" else None
+        return h1_request(origin.address, body=body, headers=headers, timeout=30)
+    headers = {"content-length": str(len(body))} if framing == "content-length" else None
+    return h2_request(origin.address, body=body, headers=headers, timeout=30)
+
+
+BIG = [("http/1.1", "content-length"), ("http/1.1", "chunked"), ("h2c", "no length"),
+       ("h2c", "content-length")]
+
+
+@pytest.mark.parametrize(("proto", "framing"), BIG)
+def test_32mb_body_is_accepted_exactly_at_the_limit(origin, proto, framing):
+    body = big_body(MAX)  # a long session's shape, exactly 32 * 1024 * 1024 bytes
+    assert len(body) == MAX and json.loads(body)["stream"] is True
+    r = _send_big(origin, proto, framing, body)
+    assert (r.status, r.end) == (200, "complete"), (r.status, r.end, r.body[:200])
+    assert r.headers["content-type"] == "text/event-stream"
+    assert r.events()[-1][0] == "message_stop"
+    rec = _record(origin, r.headers["request-id"])
+    assert rec["protocol"] == proto and rec["body_bytes"] == MAX and rec["outcome"] == "completed"
+    assert rec["served"] == "stream"
+
+
+@pytest.mark.parametrize(("proto", "framing"), BIG)
+def test_32mb_plus_one_byte_is_413_request_too_large(origin, proto, framing):
+    body = big_body(MAX + 1)
+    r = _send_big(origin, proto, framing, body)
+    assert_error(r, 413, "request_too_large", "false")
+    if proto == "http/1.1":
+        assert r.end == "complete" and r.headers["connection"] == "close"
+    else:  # a complete response, then RST_STREAM(NO_ERROR) for the unread upload
+        assert r.end == "complete" or (r.end, r.error_code) == ("rst_stream", 0)
+    rec = _record(origin, r.headers["request-id"])
+    assert (rec["status"], rec["error_type"], rec["served"]) == (413, "request_too_large", "error")
+    if framing == "content-length":
+        assert rec["body_bytes"] == 0  # refused from the header, body never read
+    else:
+        assert MAX < rec["body_bytes"] <= MAX + 1  # read until it went over, not further
 
 
 def test_per_request_plan_header_error_is_400_naming_the_field(origin):

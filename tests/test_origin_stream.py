@@ -179,3 +179,18 @@ def test_bad_stream_config_is_one_line_and_400(origin, cfg, needles):
 def test_parse_sse_drops_torn_tail():
     data = encode_event("ping", {"type": "ping"}) + b"event: message_stop\ndata: {"
     assert parse_sse(data) == [("ping", {"type": "ping"})]
+
+
+def test_headers_delay_grows_with_the_request_body():
+    """headers_delay_per_mb: prefill time proportional to the context size."""
+    import json as _json
+
+    from harness.origin import OriginConfig, OriginThread
+    from harness.origin.testing import h1_request, messages_body
+
+    with OriginThread(OriginConfig(stream={"headers_delay_per_mb": 0.5, "deltas": 2})) as o:
+        small = h1_request(o.info.address, body=messages_body(), headers={"x-api-key": "k"})
+        big = h1_request(o.info.address, body=messages_body(padding="x" * 2_000_000),
+                         headers={"x-api-key": "k", "x-resetlab-stream": _json.dumps({"deltas": 2})})
+    assert small.t_headers < 0.3
+    assert 0.9 <= big.t_headers <= 2.5  # 2 MB x 0.5 s/MB = 1 s

@@ -12,6 +12,7 @@ with ``@register``. The plan parser picks it up.
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -80,6 +81,18 @@ class Action:
 
     def to_json(self) -> dict:
         return {self.name: dict(self.params)}
+
+    # Value semantics, so parsed plans compare equal (parse -> serialize -> parse).
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Action):
+            return NotImplemented
+        return type(self) is type(other) and self.params == other.params
+
+    def __hash__(self) -> int:
+        return hash((self.name, json.dumps(self.params, sort_keys=True)))
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.params!r})"
 
 
 def _check_param(path: str, kind: str, value: Any) -> Any:

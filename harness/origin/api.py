@@ -245,17 +245,17 @@ async def _messages(req: Request) -> None:
         script = stream_script(msg)
         if inj.streaming:
             req.served = "stream"
-            await _serve_stream(req, spec, script)
+            await _serve_stream(req, spec, script, len(body))
         else:
             req.served = "message"
-            await inj.wait(spec.headers_delay + spec.total_time(len(script)))
+            await inj.wait(spec.time_to_headers(len(body)) + spec.total_time(len(script)))
             await inj.checkpoint()
             await _send_json(req, msg.body)
 
 
-async def _serve_stream(req: Request, spec, script: list[tuple[str, dict]]) -> None:
+async def _serve_stream(req: Request, spec, script: list[tuple[str, dict]], body_bytes: int) -> None:
     inj = req.inj
-    await inj.wait(spec.headers_delay)
+    await inj.wait(spec.time_to_headers(body_bytes))
     await inj.checkpoint()
     await inj.send_headers(200, [*common_headers(req.ex.request_id),
                                  ("content-type", "text/event-stream"),

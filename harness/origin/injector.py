@@ -64,14 +64,22 @@ class Injector:
             out.append(rule)
         return out
 
+    def _spent(self) -> bool:
+        """No rule left that could fire (an empty plan, or every rule fired): fast paths."""
+        return len(self._done) >= len(self.plan)
+
     def next_deadline(self) -> float:
         """When the next time-based rule could fire (inf if none)."""
+        if self._spent():
+            return math.inf
         now = trio.current_time()
         times = [r.when.ready_at(self) for r in self._candidates()]
         future = [t for t in times if t > now]
         return min(future, default=math.inf)
 
     async def checkpoint(self) -> None:
+        if self._spent():
+            return
         now = trio.current_time()
         for rule in self._candidates():
             if rule.index in self._done or rule.when.ready_at(self) > now:
@@ -162,6 +170,8 @@ class Injector:
             self.at_boundary = True
 
     def _bytes_to_next_threshold(self) -> int:
+        if self._spent():
+            return 1 << 62
         ahead = [r.when.after_bytes - self.bytes_sent for r in self._candidates()
                  if r.when.after_bytes is not None and r.when.after_bytes > self.bytes_sent]
         return min(ahead, default=1 << 62)

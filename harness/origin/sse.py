@@ -29,6 +29,8 @@ the header's keys override the server's; all durations are seconds):
     idle               [{"after_event": N, "seconds": S}]  extra silence after the
                                   N-th scripted event (adds to the gap there)     [[]]
     headers_delay      number     wait before the response headers               [0]
+    headers_delay_per_mb  number  plus this much per MB (1e6 bytes) of request body:
+                                  prefill time that grows with the context       [0]
     first_event_delay  number     wait between headers and message_start         [0]
     ping_interval      number|null  ping after this much silence; null/0 = never  [30]
     stop_reason        string     override (default end_turn, tool_use with a tool block)
@@ -71,6 +73,7 @@ class StreamSpec:
     gaps: tuple[float, ...] = ()
     idle: tuple[tuple[int, float], ...] = ()
     headers_delay: float = 0.0
+    headers_delay_per_mb: float = 0.0
     first_event_delay: float = 0.0
     ping_interval: float | None = 30.0
     stop_reason: str | None = None
@@ -94,6 +97,9 @@ class StreamSpec:
             base = self.gap
         return base + sum(s for n, s in self.idle if n == after)
 
+    def time_to_headers(self, body_bytes: int) -> float:
+        return self.headers_delay + self.headers_delay_per_mb * body_bytes / 1e6
+
     def total_time(self, n_events: int) -> float:
         """How long the whole script takes (used as 'generation time' when not streaming)."""
         return sum(self.gap_before(i, n_events) for i in range(n_events))
@@ -101,7 +107,8 @@ class StreamSpec:
 
 _FIELDS = {
     "deltas", "tokens_per_delta", "thinking_deltas", "tool_deltas", "gap", "duration",
-    "gaps", "idle", "headers_delay", "first_event_delay", "ping_interval", "stop_reason",
+    "gaps", "idle", "headers_delay", "headers_delay_per_mb", "first_event_delay", "ping_interval",
+    "stop_reason",
 }
 
 
@@ -118,7 +125,7 @@ def parse_stream_spec(value: Any, base: StreamSpec | None = None, where: str = "
             out[key] = check_int(path, val, lo=0, hi=1_000_000)
         elif key == "tokens_per_delta":
             out[key] = check_int(path, val, lo=1, hi=100_000)
-        elif key in ("gap", "headers_delay", "first_event_delay"):
+        elif key in ("gap", "headers_delay", "headers_delay_per_mb", "first_event_delay"):
             out[key] = check_number(path, val)
         elif key == "duration":
             out[key] = None if val is None else check_number(path, val)
@@ -267,8 +274,11 @@ def stream_script(msg: Message) -> list[tuple[str, dict]]:
     return events
 
 
+_COMPACT = json.JSONEncoder(separators=(",", ":"))  # json.dumps(..., separators) builds one per call
+
+
 def encode_event(name: str, data: dict) -> bytes:
-    return f"event: {name}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n".encode()
+    return f"event: {name}\ndata: {_COMPACT.encode(data)}\n\n".encode()
 
 
 PING = encode_event("ping", {"type": "ping"})

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 import h2.config
 import h2.connection
 import h2.events
+import h2.exceptions
 import h2.settings
 import h11
 
@@ -214,7 +215,9 @@ def h2_request(addr, method: str = "POST", path: str = "/v1/messages", body: byt
     """One HTTP/2 request: h2c with prior knowledge, or h2 over TLS when `ca` is given.
 
     ``window`` sets our INITIAL_WINDOW_SIZE; ``ack=False`` never returns flow-control
-    credit (a client that stopped reading, as seen by the server).
+    credit (a client that stopped reading, as seen by the server). The body is sent as
+    the server's flow-control windows allow (any size); if the server ends or resets the
+    stream first (e.g. 413), the rest of the body is not sent.
     """
     res = RawResult()
     sock, res.alpn = _connect(addr, ca, ("h2",), timeout)
@@ -229,8 +232,8 @@ def h2_request(addr, method: str = "POST", path: str = "/v1/messages", body: byt
               (":authority", f"{addr[0]}:{addr[1]}")]
     fields += list(_merge(dict(API_HEADERS), headers).items())
     conn.send_headers(sid, fields, end_stream=not body)
-    if body:
-        conn.send_data(sid, body, end_stream=True)  # fine for bodies within the 64 KB window
+    upload = _H2Upload(conn, sid, body)
+    upload.pump()
     t0 = time.monotonic()
     try:
         sock.sendall(conn.data_to_send())
@@ -241,6 +244,7 @@ def h2_request(addr, method: str = "POST", path: str = "/v1/messages", body: byt
                 break
             for event in conn.receive_data(raw):
                 _on_h2_event(event, sid, conn, res, t0, ack)
+            upload.pump()  # WINDOW_UPDATEs may have opened the window
             out = conn.data_to_send()
             if out:
                 sock.sendall(out)
@@ -252,6 +256,26 @@ def h2_request(addr, method: str = "POST", path: str = "/v1/messages", body: byt
         res.t_end = time.monotonic() - t0
         sock.close()
     return res
+
+
+class _H2Upload:
+    """The request body, sent in frames as the stream and connection windows allow."""
+
+    def __init__(self, conn, sid: int, body: bytes):
+        self.conn, self.sid, self.rest = conn, sid, memoryview(body)
+
+    def pump(self) -> None:
+        conn = self.conn
+        try:
+            while self.rest:
+                n = min(len(self.rest), conn.local_flow_control_window(self.sid),
+                        conn.max_outbound_frame_size)
+                if n <= 0:
+                    return
+                conn.send_data(self.sid, bytes(self.rest[:n]), end_stream=n == len(self.rest))
+                self.rest = self.rest[n:]
+        except (h2.exceptions.StreamClosedError, h2.exceptions.ProtocolError):
+            self.rest = memoryview(b"")  # the server closed or reset the stream: stop
 
 
 def _on_h2_event(event, sid: int, conn, res: RawResult, t0: float, ack: bool) -> None:

@@ -15,6 +15,7 @@ several HTTP/2 streams can share one connection.
 from __future__ import annotations
 
 import math
+import os
 import socket
 import ssl
 import struct
@@ -37,15 +38,40 @@ class Transport:
 
     # --- writing --------------------------------------------------------------------
     def queue(self, data: bytes) -> int:
-        """Queue bytes for sending; returns the mark to pass to wait_sent."""
-        if data:
-            self._out += data
-            self.queued_total += len(data)
-            self._wake.set()
+        """Queue bytes for sending; returns the mark to pass to wait_sent.
+
+        Write-through: when nothing is queued ahead, the bytes go to the (non-blocking)
+        socket at once and only what the kernel does not take waits for the flusher.
+        That saves the flusher round trip (two scheduler passes) per SSE event.
+        """
+        if not data:
+            return self.queued_total
+        self.queued_total += len(data)
+        if not self._out and not self.closed and self.error is None:
+            try:
+                sent = os.write(self.sock.fileno(), data)
+            except BlockingIOError:
+                sent = 0
+            except OSError:
+                sent = 0  # the flusher will meet the same error and record it
+            if sent:
+                # No _notify(): with nothing queued ahead, nobody waits for an earlier mark.
+                self.sent_total += sent
+                if sent == len(data):
+                    return self.queued_total
+                data = data[sent:]
+        self._out += data
+        self._wake.set()
         return self.queued_total
 
     async def wait_sent(self, mark: int, deadline: float = math.inf) -> bool:
-        """True once everything up to `mark` is in the kernel; False at the deadline."""
+        """True once everything up to `mark` is in the kernel; False at the deadline.
+
+        Always a trio checkpoint (cancellable), even when the bytes were written through.
+        """
+        if self.sent_total >= mark:
+            await trio.lowlevel.checkpoint()
+            return True
         with trio.move_on_at(deadline):
             while self.sent_total < mark:
                 if self.error is not None or self.closed:

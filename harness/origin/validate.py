@@ -22,7 +22,10 @@ def show(value: Any) -> str:
     try:
         text = json.dumps(value, separators=(",", ":"), sort_keys=True)
     except (TypeError, ValueError):
-        text = repr(value)
+        try:
+            text = repr(value)
+        except ValueError:  # an int past Python's int-to-str digit limit
+            text = f"<{type(value).__name__}>"
     return text if len(text) <= 120 else text[:117] + "..."
 
 
@@ -34,7 +37,7 @@ def load_json(text: str, what: str) -> Any:
     """Parse JSON text, turning syntax errors into a one-line SpecError."""
     try:
         return json.loads(text)
-    except json.JSONDecodeError as exc:
+    except ValueError as exc:  # JSONDecodeError, or an integer literal of > 4300 digits
         raise SpecError(f"{what}: not valid JSON: {exc}") from None
 
 
@@ -60,11 +63,17 @@ def check_int(path: str, value: Any, *, lo: int | None = None, hi: int | None = 
 
 def check_number(path: str, value: Any, *, lo: float | None = 0.0, positive: bool = False) -> float:
     desc = "number > 0" if positive else _range_desc("number", lo, None)
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+    if isinstance(value, bool) or not isinstance(value, int | float):
         raise fail(path, value, "is not a finite number", desc)
-    if (positive and value <= 0) or (lo is not None and value < lo):
+    try:
+        number = float(value)
+    except OverflowError:  # an integer too big for a float (e.g. 10**400 in the JSON)
+        raise fail(path, value, "is not a finite number", desc) from None
+    if not math.isfinite(number):
+        raise fail(path, value, "is not a finite number", desc)
+    if (positive and number <= 0) or (lo is not None and number < lo):
         raise fail(path, value, "is out of range", desc)
-    return float(value)
+    return number
 
 
 def check_str(path: str, value: Any) -> str:
