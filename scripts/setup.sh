@@ -4,12 +4,15 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(iproute2 nftables procps nginx haproxy)
+APT_PACKAGES=(iproute2 nftables procps nginx haproxy strace)
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
 done
+# Node and npm: this kind of machine ships them (Node 20 + npm); a bare Debian gets Debian's
+command -v node >/dev/null 2>&1 || missing+=(nodejs)
+command -v npm >/dev/null 2>&1 || missing+=(npm)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "setup: apt-get install ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
@@ -26,4 +29,16 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ] || ! "$PY" -c "import importlib.
   "$PY" -m pip install -q --disable-pip-version-check -e '.[dev]'
   "$PY" -c "import importlib.metadata as m; m.version('resetlab')"
   echo "$want" > "$stamp"
+fi
+
+# npm: the project-local client folders, exactly as their lockfiles say (never global)
+if command -v npm >/dev/null 2>&1; then
+  for dir in clients/node clients/claude-code; do
+    want="$(sha256sum "$dir/package-lock.json" | cut -d' ' -f1)"
+    if [ "$(cat "$dir/node_modules/.resetlab-stamp" 2>/dev/null)" != "$want" ]; then
+      echo "setup: npm ci --prefix $dir"
+      npm ci --prefix "$dir" --no-audit --no-fund --loglevel=error >/dev/null
+      echo "$want" > "$dir/node_modules/.resetlab-stamp"
+    fi
+  done
 fi

@@ -107,6 +107,7 @@ class RunningWorld:
                      timeout=max(5.0, 4 * (spec.duration + spec.longest_idle) * w.time_scale + 5.0),
                      lab_stream=spec.lab_stream(w),
                      extra={"idle_timeout": w.seconds(spec.idle_timeout or w.client_idle_timeout),
+                            "origin_log": self.origin_log,  # real clients count retries at the origin
                             **({"think_time": w.seconds(spec.think_time)} if spec.think_time else {})})
 
     def probe(self, spec: ProbeSpec) -> ProbeRecord:

@@ -1,0 +1,498 @@
+"""claude-code: one probe with the real Claude Code CLI (2.1.104, cli.js on Node), mapped to
+the outcome taxonomy.
+
+Claude Code is installed in the project-local npm folder clients/claude-code/ (exact pin +
+committed lockfile; `npm ci --prefix clients/claude-code` on first use). It only ever talks
+to probe.base_url (the mock): every run gets a throwaway HOME and project folder (removed
+after) and a minimal environment, never the caller's:
+
+    ANTHROPIC_BASE_URL=probe.base_url   ANTHROPIC_API_KEY=<lab key>
+    CLAUDE_CODE_MAX_RETRIES=probe.max_retries   API_TIMEOUT_MS=probe.timeout*1000 (headers only)
+    CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1 DISABLE_AUTOUPDATER=1 DISABLE_TELEMETRY=1
+    DISABLE_ERROR_REPORTING=1 CLAUDE_CODE_DISABLE_OFFICIAL_MARKETPLACE_AUTOINSTALL=1
+    ANTHROPIC_CUSTOM_HEADERS="x-resetlab-probe-id: ...\\nx-resetlab-plan: ...\\nx-resetlab-stream: ..."
+    NODE_EXTRA_CA_CERTS=probe.ca_path (TLS)        + probe.extra["env"] (e.g.
+    CLAUDE_CODE_DISABLE_NONSTREAMING_FALLBACK=1, CLAUDE_ENABLE_STREAM_WATCHDOG=1)
+probe.extra["wrap"]: a command prefix (e.g. ["strace", "-f", "-e", "trace=connect", "-o", F]).
+
+$HOME/.claude.json is written first (WELCOME below): onboarding done, the project folder
+trusted, the lab key approved (customApiKeyResponses: its last 20 characters) and the
+official plugin marketplace marked as already attempted/policy-blocked. Without that last
+part interactive mode runs `ssh -T git@github.com`, `git clone https://github.com/...` and
+fetches downloads.claude.ai at start (seen with strace); with it, and the env var, the only
+sockets Claude Code opens go to the mock (tests/test_client_real.py checks this with strace).
+
+Modes (probe.extra["mode"]):
+    print (default)  `cli.js -p --output-format stream-json --verbose --include-partial-messages
+                     --debug-file F`, the prompt on stdin. stdout has system/api_retry events
+                     (attempt, retry_delay_ms, error_status, error), stream_event lines (the
+                     client's own view of SSE events), the result line (is_error, result).
+    interactive      the TUI on a pseudo-terminal (os.openpty): wait for the input box, type the
+                     prompt, Enter; then read the session JSONL
+                     ($HOME/.claude/projects/<project>/<session>.jsonl): system/api_error
+                     records (retryAttempt, maxRetries, retryInMs, cause, error) and the final
+                     assistant record (isApiErrorMessage + its text, or a normal answer).
+Both modes write the debug log (--debug-file), whose "Connection error details: code=X,
+message=Y" and "Error streaming, falling back to non-streaming mode: M" lines are Claude
+Code's own account of a connection failure.
+
+What Claude Code printed -> Observation:
+    an answer                                       complete, message_stop (status 200)
+    "API Error: Unable to connect to API (CODE)"    before headers: ECONNRESET/EPIPE -> reset,
+                                                    ECONNREFUSED/... -> connect_error(errno)
+    "API Error: terminated"                         after headers (status 200): the debug
+                                                    log's code=ECONNRESET -> reset, else eof
+    "API Error: NNN {json}"                         status NNN, error.type -> http_error
+    "API Error: {json error}"                       an `event: error`: sse_error(type)
+    "Request timed out" / "API Error: Request timed out"    timeout(headers)
+    nothing before the deadline (probe.extra["deadline"]) -> we kill it: timeout(body) if a
+                                                    stream had started, else timeout(headers)
+The outcome is what happened to the probe as Claude Code experienced it: an early
+mid-stream break it recovers from by its silent non-streaming fallback is `completed` with
+attempts = 2 (the origin log shows the streamed request, then one without "stream").
+
+`run_detailed(probe)` returns (ProbeRecord, ClaudeCodeRun) with everything parsed
+(api_retry events, api_error records, debug lines, the origin's view); `run` the record.
+"""
+
+from __future__ import annotations
+
+import errno as errno_mod
+import glob
+import json
+import os
+import re
+import select
+import shutil
+import signal
+import struct
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from harness.outcome import Observation, ProbeRecord, classify
+from netem.errors import ConfigError, check_choice
+
+from . import retries
+from .common import (
+    NodeUnavailable,
+    api_key,
+    ensure_npm,
+    errno_of,
+    lab_headers,
+    make_record,
+    node_binary,
+    npm_folder,
+)
+from .probe import Probe
+
+CLIENT = "claude-code"
+FOLDER = npm_folder("claude-code")
+PACKAGE = os.path.join(FOLDER, "node_modules", "@anthropic-ai", "claude-code")
+CLI = os.path.join(PACKAGE, "cli.js")
+MODES = ("print", "interactive")
+# Claude Code's own request body (system prompt + tools) is ~100 KB in print mode; a probe
+# larger than that gets the difference as prompt text.
+BASE_BODY = 100_000
+PROMPT = "Reply with one word."
+MAIN_BETA = "claude-code-20250219"  # in the anthropic-beta of the conversation requests only
+QUIET_ENV = {
+    "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
+    "DISABLE_AUTOUPDATER": "1",
+    "DISABLE_TELEMETRY": "1",
+    "DISABLE_ERROR_REPORTING": "1",
+    "CLAUDE_CODE_DISABLE_OFFICIAL_MARKETPLACE_AUTOINSTALL": "1",
+}
+RESET_CODES = ("ECONNRESET", "EPIPE")
+ANSI = re.compile(rb"\x1b\[[0-9;?<>=]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[()][0-9A-B]|\x1b[=>78]")
+
+
+def welcome(project: str, key: str) -> dict[str, Any]:
+    """$HOME/.claude.json for a fresh HOME: no onboarding, no trust or API-key prompt, no
+    marketplace install (which would reach github.com and downloads.claude.ai)."""
+    return {
+        "hasCompletedOnboarding": True,
+        "lastOnboardingVersion": "2.1.104",
+        "theme": "dark",
+        "customApiKeyResponses": {"approved": [key[-20:]], "rejected": []},
+        "officialMarketplaceAutoInstallAttempted": True,
+        "officialMarketplaceAutoInstalled": False,
+        "officialMarketplaceAutoInstallFailReason": "policy_blocked",
+        "projects": {project: {"hasTrustDialogAccepted": True, "hasCompletedProjectOnboarding": True,
+                               "allowedTools": []}},
+    }
+
+
+def version() -> str | None:
+    try:
+        with open(os.path.join(PACKAGE, "package.json"), encoding="utf-8") as f:
+            return json.load(f).get("version")
+    except (OSError, ValueError):
+        return None
+
+
+def is_main(record: dict) -> bool:
+    """A conversation request (not HEAD /, not a side request such as the title generator)."""
+    beta = (record.get("headers") or {}).get("anthropic-beta", "")
+    return record.get("method") == "POST" and "/v1/messages" in record.get("path", "") \
+        and "count_tokens" not in record.get("path", "") and MAIN_BETA in beta
+
+
+@dataclass
+class ClaudeCodeRun:
+    """Everything one run produced, parsed."""
+
+    mode: str
+    exit_code: int | None = None
+    killed: bool = False  # we ended it at the deadline
+    wall: float = 0.0
+    text: str | None = None  # the result / API error text Claude Code printed
+    is_error: bool = False
+    stream_events: list[str] = field(default_factory=list)  # print mode: SSE event types seen
+    api_retries: list[dict] = field(default_factory=list)  # print mode: system/api_retry
+    api_errors: list[dict] = field(default_factory=list)  # session JSONL: system/api_error
+    assistant: list[dict] = field(default_factory=list)  # session JSONL: assistant records
+    debug_errors: list[str] = field(default_factory=list)  # [ERROR] lines of the debug log
+    screen: str = ""  # interactive: the terminal text (ANSI stripped), tail
+    message_stop: bool | None = None  # the answer was complete (None: not known yet)
+    stdout_tail: str = ""
+    stderr_tail: str = ""
+    origin: retries.OriginView | None = None  # conversation requests of this probe
+    origin_all: retries.OriginView | None = None  # every request of this probe
+
+    @property
+    def connection_code(self) -> str | None:
+        """code=X of the last "Connection error details" debug line."""
+        for line in reversed(self.debug_errors):
+            m = re.search(r"Connection error details: code=([A-Z_0-9]+)", line)
+            if m:
+                return m.group(1)
+        return None
+
+    @property
+    def answer_complete(self) -> bool:
+        """Did the answer Claude Code showed come from a complete message?"""
+        if self.fell_back:
+            return True  # a non-streaming answer: one whole JSON message
+        if self.stream_events:  # print mode: its own SSE view
+            return "message_stop" in self.stream_events
+        return self.message_stop is not False  # interactive: the record's stop_reason
+
+    @property
+    def fell_back(self) -> bool:
+        """Claude Code said it fell back to a non-streaming request."""
+        return any("falling back to non-streaming" in line for line in self.debug_errors)
+
+
+def _env(probe: Probe, home: str, probe_id: str, term: str) -> dict[str, str]:
+    node_dir = os.path.dirname(node_binary() or "/usr/bin/node")
+    headers = lab_headers(probe, probe_id)
+    env = {
+        "PATH": os.pathsep.join(dict.fromkeys([node_dir, "/usr/local/bin", "/usr/bin", "/bin"])),
+        "HOME": home, "TERM": term, "LANG": "C.UTF-8", "USER": "resetlab",
+        "ANTHROPIC_BASE_URL": probe.base_url,
+        "ANTHROPIC_API_KEY": api_key(probe),
+        "CLAUDE_CODE_MAX_RETRIES": str(probe.max_retries),
+        "API_TIMEOUT_MS": str(int(probe.timeout * 1000)),
+        "ANTHROPIC_CUSTOM_HEADERS": "\n".join(f"{k}: {v}" for k, v in headers.items()),
+        **QUIET_ENV,
+    }
+    if probe.ca_path:
+        env["NODE_EXTRA_CA_CERTS"] = probe.ca_path
+    for k, v in (probe.extra.get("env") or {}).items():
+        env[str(k)] = str(v)
+    return env
+
+
+def default_deadline(probe: Probe) -> float:
+    """Long enough for every attempt to time out and every backoff (x1.25 jitter) to pass."""
+    backoff = sum(min(0.5 * 2 ** (n - 1), 32.0) * 1.25 for n in range(1, probe.max_retries + 1))
+    return 20.0 + backoff + (probe.max_retries + 2) * probe.timeout
+
+
+def prompt_text(probe: Probe) -> str:
+    pad = max(0, probe.size - BASE_BODY)
+    if not pad:
+        return PROMPT
+    from .context import build_body
+
+    filler = build_body(pad, seed=int(probe.extra.get("seed", 0))).decode()
+    return PROMPT + "\n\n" + filler[:pad]
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    """End the process group we started (start_new_session), politely then firmly."""
+    if proc.poll() is not None:
+        return
+    for sig, wait in ((signal.SIGTERM, 3.0), (signal.SIGKILL, 5.0)):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            proc.wait(wait)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
+def _run_print(probe: Probe, env: dict[str, str], project: str, debug_file: str,
+               deadline: float, res: ClaudeCodeRun) -> None:
+    cmd = [*probe.extra.get("wrap", ()), node_binary(), CLI, "-p", "--output-format", "stream-json",
+           "--verbose", "--include-partial-messages", "--debug-file", debug_file]
+    t0 = time.monotonic()
+    proc = subprocess.Popen(cmd, cwd=project, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        out, err = proc.communicate(prompt_text(probe), timeout=deadline)
+    except subprocess.TimeoutExpired:
+        res.killed = True
+        _stop(proc)
+        out, err = proc.communicate()
+    res.wall = time.monotonic() - t0
+    res.exit_code = proc.returncode
+    res.stdout_tail, res.stderr_tail = out[-4000:], err[-4000:]
+    for line in out.splitlines():
+        try:
+            d = json.loads(line)
+        except ValueError:
+            continue
+        kind, sub = d.get("type"), d.get("subtype")
+        if kind == "system" and sub == "api_retry":
+            res.api_retries.append(d)
+        elif kind == "stream_event":
+            res.stream_events.append((d.get("event") or {}).get("type"))
+        elif kind == "result":
+            res.text, res.is_error = d.get("result"), bool(d.get("is_error"))
+
+
+def _winsize(fd: int, rows: int = 40, cols: int = 120) -> None:
+    import fcntl
+    import termios
+
+    fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
+
+
+def _session_records(home: str) -> list[dict]:
+    out = []
+    for path in sorted(glob.glob(os.path.join(home, ".claude", "projects", "*", "*.jsonl"))):
+        with open(path, encoding="utf-8") as f:
+            for line in f:
+                try:
+                    out.append(json.loads(line))
+                except ValueError:
+                    pass
+    return out
+
+
+def _turn_over(records: list[dict]) -> dict | None:
+    """The record that ends the turn: an API error message, or an answer with a stop_reason."""
+    for r in records:
+        if r.get("type") != "assistant":
+            continue
+        msg = r.get("message") or {}
+        if r.get("isApiErrorMessage") or msg.get("stop_reason"):
+            return r
+    return None
+
+
+def _idle_again(output: bytes) -> bool:
+    """The TUI went busy ("esc to interrupt") and then back to its idle hint: the turn is
+    over even if no record says so (e.g. a stream that ended without message_stop)."""
+    text = re.sub(r"\s", "", ANSI.sub(b"", output).decode("utf-8", "replace"))
+    busy = text.rfind("esctointerrupt")
+    return busy >= 0 and text.rfind("forshortcuts") > busy
+
+
+def _text_of(record: dict) -> str:
+    content = (record.get("message") or {}).get("content") or []
+    return "".join(c.get("text", "") for c in content if isinstance(c, dict) and c.get("type") == "text")
+
+
+def _run_interactive(probe: Probe, env: dict[str, str], project: str, home: str, debug_file: str,
+                     deadline: float, res: ClaudeCodeRun) -> None:
+    master, slave = os.openpty()
+    _winsize(slave)
+    cmd = [*probe.extra.get("wrap", ()), node_binary(), CLI, "--debug-file", debug_file]
+    t0 = time.monotonic()
+    proc = subprocess.Popen(cmd, cwd=project, env=env, stdin=slave, stdout=slave, stderr=slave,
+                            start_new_session=True, close_fds=True)
+    os.close(slave)
+    buf = bytearray()
+
+    def pump(seconds: float) -> None:
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            r, _, _ = select.select([master], [], [], min(0.05, max(0.0, end - time.monotonic())))
+            if r:
+                try:
+                    data = os.read(master, 65536)
+                except OSError:
+                    return
+                if not data:
+                    return
+                buf.extend(data)
+
+    def screen() -> str:
+        return ANSI.sub(b"", bytes(buf)).decode("utf-8", "replace")
+
+    try:
+        # Ready when the input box's hint is drawn.
+        while time.monotonic() - t0 < min(deadline, 30.0) and proc.poll() is None:
+            pump(0.1)
+            if "forshortcuts" in re.sub(r"\s", "", screen()):
+                break
+        pump(0.3)
+        os.write(master, prompt_text(probe).encode())
+        pump(0.4)
+        mark = len(buf)
+        os.write(master, b"\r")
+        while time.monotonic() - t0 < deadline and proc.poll() is None:
+            pump(0.1)
+            if _turn_over(_session_records(home)) is not None or _idle_again(bytes(buf[mark:])):
+                break
+        else:
+            res.killed = proc.poll() is None
+        grace = time.monotonic() + 2.0  # let the last records and screen updates land
+        while not res.killed and _turn_over(_session_records(home)) is None and time.monotonic() < grace:
+            pump(0.1)
+        pump(0.3)
+    finally:
+        _stop(proc)
+        os.close(master)
+    res.wall = time.monotonic() - t0
+    res.exit_code = proc.returncode
+    res.screen = screen()[-6000:]
+    records = _session_records(home)
+    res.api_errors = [r for r in records if r.get("type") == "system" and r.get("subtype") == "api_error"]
+    res.assistant = [r for r in records if r.get("type") == "assistant"]
+    end = _turn_over(records) or (res.assistant[-1] if res.assistant and not res.killed else None)
+    if end is not None:
+        res.text = _text_of(end)
+        res.is_error = bool(end.get("isApiErrorMessage"))
+        res.message_stop = bool((end.get("message") or {}).get("stop_reason"))
+
+
+def _error_type_in(text: str) -> str | None:
+    start = text.find("{")
+    if start < 0:
+        return None
+    try:
+        body = json.loads(text[start:])
+    except ValueError:
+        m = re.search(r'"type"\s*:\s*"error"\s*,\s*"error"\s*:\s*\{\s*"type"\s*:\s*"([^"]+)"', text)
+        return m.group(1) if m else None
+    err = body.get("error") if isinstance(body, dict) else None
+    return err.get("type") if isinstance(err, dict) else None
+
+
+def observe(res: ClaudeCodeRun) -> Observation:
+    """What Claude Code printed (and its debug log said) -> Observation (module docstring)."""
+    text = (res.text or "").strip()
+    last = res.origin.last if res.origin is not None else None
+    if res.text is None and not res.killed:
+        raise RuntimeError(f"claude-code ({res.mode}) ended without a result (exit {res.exit_code}): "
+                           f"{(res.stderr_tail or res.stdout_tail or res.screen)[-1500:]}")
+    if res.killed:
+        streamed = bool(res.stream_events) or (last is not None and last.get("status") is not None)
+        return Observation(end="timeout", status=200 if streamed else None,
+                           timeout_phase="body" if streamed else "headers")
+    if not res.is_error:
+        # An answer. Complete unless Claude Code's own view says the stream it answered from
+        # ended without message_stop (it then shows the partial text as a normal answer).
+        return Observation(end="complete", status=200, message_stop=res.answer_complete)
+    body = text[len("API Error:"):].strip() if text.startswith("API Error:") else text
+    m = re.match(r"Unable to connect to API \(([A-Z_0-9]+)\)", body)
+    if m:
+        code = m.group(1)
+        if code in RESET_CODES:
+            return Observation(end="reset", errno=errno_mod.ECONNRESET)
+        if code in ("ETIMEDOUT", "UND_ERR_CONNECT_TIMEOUT"):
+            return Observation(end="timeout", timeout_phase="connect")
+        if errno_of(code) is not None and code not in ("ECONNABORTED",):
+            return Observation(end="connect_error", errno=errno_of(code))
+        return Observation(end="eof")
+    if body.startswith("Request timed out") or text.startswith("Request timed out"):
+        return Observation(end="timeout", timeout_phase="headers")
+    if body.startswith("terminated"):
+        code = res.connection_code
+        if code in RESET_CODES:
+            return Observation(end="reset", status=200, errno=errno_mod.ECONNRESET)
+        return Observation(end="eof", status=200)
+    m = re.match(r"(\d{3})\b\s*(.*)", body, re.S)
+    if m and int(m.group(1)) >= 400:
+        return Observation(end="complete", status=int(m.group(1)), error_type=_error_type_in(m.group(2)))
+    etype = _error_type_in(body)
+    if etype is not None:
+        return Observation(end="complete", status=200, sse_error_type=etype)
+    return Observation(end="eof", status=200 if res.stream_events else None)
+
+
+def run_detailed(probe: Probe) -> tuple[ProbeRecord, ClaudeCodeRun]:
+    mode = probe.extra.get("mode", "print")
+    check_choice("Probe.extra.mode", mode, MODES)
+    if probe.protocol != "http1":
+        raise ConfigError("Probe.protocol", probe.protocol,
+                          "http1 (Claude Code 2.1.104 on Node speaks HTTP/1.1 only)")
+    if node_binary() is None:
+        raise NodeUnavailable("node is not installed")
+    ensure_npm(FOLDER)
+    probe_id = retries.new_probe_id()
+    deadline = float(probe.extra.get("deadline") or default_deadline(probe))
+    res = ClaudeCodeRun(mode=mode)
+    tmp = tempfile.mkdtemp(prefix="rl-claude-")
+    try:
+        home, project = os.path.join(tmp, "home"), os.path.join(tmp, "project")
+        os.makedirs(os.path.join(home, ".claude"))
+        os.makedirs(project)
+        project = os.path.realpath(project)
+        with open(os.path.join(home, ".claude.json"), "w", encoding="utf-8") as f:
+            json.dump(welcome(project, api_key(probe)), f)
+        debug_file = os.path.join(tmp, "debug.txt")
+        if mode == "print":
+            _run_print(probe, _env(probe, home, probe_id, "dumb"), project, debug_file, deadline, res)
+            records = _session_records(home)
+            res.api_errors = [r for r in records
+                              if r.get("type") == "system" and r.get("subtype") == "api_error"]
+            res.assistant = [r for r in records if r.get("type") == "assistant"]
+        else:
+            _run_interactive(probe, _env(probe, home, probe_id, "xterm-256color"), project, home,
+                             debug_file, deadline, res)
+        try:
+            with open(debug_file, encoding="utf-8", errors="replace") as f:
+                res.debug_errors = [ln.rstrip("\n") for ln in f if "[ERROR]" in ln]
+        except OSError:
+            pass
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    said = 1 + max(len(res.api_retries), len(res.api_errors)) + (1 if res.fell_back else 0)
+    res.origin_all = retries.collect(probe.extra, probe_id, expect=said)
+    if res.origin_all is not None:
+        res.origin = retries.summarize(r for r in res.origin_all.records if is_main(r))
+    obs = observe(res)
+    outcome = classify(obs)
+    if res.origin is not None and res.origin.attempts:
+        attempts, delays = res.origin.attempts, res.origin.delays
+        request_bytes = res.origin.records[0].get("body_bytes", 0)
+        last = res.origin.last
+        request_id = last.get("request_id") if obs.status is not None else None
+    else:  # only what Claude Code said about itself
+        planned = [e.get("retry_delay_ms") for e in res.api_retries] or \
+                  [e.get("retryInMs") for e in res.api_errors]
+        delays = [round(float(d) / 1000, 6) for d in planned if d is not None]
+        attempts = 1 + len(delays) + (1 if res.fell_back else 0)
+        request_bytes, request_id = 0, None
+    wall = round(res.wall, 6)
+    record = make_record(
+        outcome, CLIENT, status=obs.status, client_version=version(), protocol="http/1.1",
+        events_received=len(res.stream_events), request_bytes=request_bytes,
+        t_failure=None if outcome.kind == "completed" else wall, t_total=wall,
+        request_id=request_id, attempt=attempts, attempts=attempts, retry_delays=delays,
+        client_message=res.text, probe=retries.public_probe(probe))
+    return record, res
+
+
+def run(probe: Probe) -> ProbeRecord:
+    return run_detailed(probe)[0]
