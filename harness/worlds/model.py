@@ -234,6 +234,7 @@ class ProbeSpec:
     stream: bool = True
     idle_timeout: float | None = None  # client stream watchdog, field s (None: the world's)
     client: str = "raw"
+    tap: bool = False  # capture FIN/RST on every host: the record names who sent the RST
     seed: int = 0
 
     def __post_init__(self) -> None:

@@ -115,7 +115,14 @@ class RunningWorld:
         from harness.clients.registry import runner
 
         run = runner(spec.client)
-        record = self.topo["client"].call(run, self.client_probe(spec))
+        if spec.tap:
+            from netem.tap import Tap
+
+            with Tap(self.topo) as tap:
+                record = self.topo["client"].call(run, self.client_probe(spec))
+            record.rst_from = tap.who_reset("client")
+        else:
+            record = self.topo["client"].call(run, self.client_probe(spec))
         record.world = self.world.name
         record.backend = self.topo.backend
         record.probe = {**spec.to_dict(), **{k: v for k, v in record.probe.items() if k not in spec.to_dict()}}

@@ -93,3 +93,20 @@ def test_client_kernel_reset_is_attributed_to_the_client(make_topology):
     srv.close()
     assert tap.who_reset("origin") == "client"
     assert tap.who_reset("client") == "client"
+
+
+@pytest.mark.parametrize("world", ["h1-stream-limit", "h1-size-duration"])
+def test_world_probes_name_who_reset(world):
+    """ProbeSpec(tap=True): the record's rst_from names the host whose RST reached the
+    client. The client's TCP connection ends at the edge, so that is the edge both when its
+    own budget trips and when it mirrors the origin worker's RST (a CDN hides the origin)."""
+    from harness.worlds import by_name
+    from harness.worlds.model import ProbeSpec
+    from harness.worlds.runtime import RunningWorld
+
+    spec = {"h1-stream-limit": ProbeSpec(duration=300, tap=True),
+            "h1-size-duration": ProbeSpec(size=10_000_000, duration=100, tap=True)}[world]
+    with RunningWorld(by_name(world)) as rw:
+        rec = rw.probe(spec)
+    assert rec.outcome == "reset_mid_stream"
+    assert rec.rst_from == "edge"  # the client's connection ends at the edge either way

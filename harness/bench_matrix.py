@@ -1,0 +1,69 @@
+"""`python -m harness.bench_matrix [--level quick|standard] [--json]`: the matrix's cost.
+
+Runs the matrix cells with pytest -n 2 (as `tox -e matrix` does), then prints its wall
+time, the sum of the emulated (scaled) durations of its probes, their ratio, and the
+per-probe overhead above the emulated duration (median and p90 over completed probes).
+Targets: standard matrix <= 5 minutes with -n 2; per-probe overhead <= 50 ms. Figures, not
+a test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+from harness.worlds import by_name
+
+
+def emulated_seconds(rec: dict, scales: dict[str, float]) -> float:
+    p = rec.get("probe", {})
+    ts = scales.get(rec.get("world") or "", 0.0)
+    return (float(p.get("duration") or 0) + float(p.get("longest_idle") or 0)
+            + float(p.get("think_time") or 0)) * ts
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m harness.bench_matrix", description=__doc__)
+    ap.add_argument("--level", default="standard", choices=("quick", "standard"))
+    ap.add_argument("--json", action="store_true")
+    args = ap.parse_args(argv)
+    run_id = f"bench-{time.strftime('%Y%m%d-%H%M%S')}"
+    env = {**os.environ, "RESETLAB_MATRIX": args.level, "RESETLAB_RUN_ID": run_id}
+    t0 = time.monotonic()
+    res = subprocess.run([sys.executable, "-m", "pytest", "-q", "-n", "2", "-m", "matrix", "-p", "no:cacheprovider"],
+                         env=env, capture_output=True, text=True)
+    wall = time.monotonic() - t0
+    path = os.path.join(env.get("RESETLAB_RESULTS", "results"), run_id, "probes.jsonl")
+    with open(path) as f:
+        recs = [json.loads(line) for line in f if line.strip()]
+    scales = {}
+    for r in recs:
+        w = r.get("world")
+        if w and w not in scales:
+            try:
+                scales[w] = by_name(w).time_scale
+            except ValueError:
+                scales[w] = 0.0
+    emulated = sum(emulated_seconds(r, scales) for r in recs)
+    overhead = sorted(r["t_total"] - emulated_seconds(r, scales) for r in recs if r["outcome"] == "completed")
+    out = {"level": args.level, "probes": len(recs), "wall_s": round(wall, 1),
+           "emulated_s": round(emulated, 1), "wall_over_emulated": round(wall / emulated, 2) if emulated else None,
+           "overhead_median_ms": round(1000 * statistics.median(overhead), 1) if overhead else None,
+           "overhead_p90_ms": round(1000 * overhead[int(0.9 * (len(overhead) - 1))], 1) if overhead else None,
+           "pytest_exit": res.returncode}
+    if args.json:
+        print(json.dumps(out))
+    else:
+        for k, v in out.items():
+            print(f"{k:<20} {v}")
+        print("targets: standard wall <= 300 s with -n 2; overhead <= 50 ms per probe")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
