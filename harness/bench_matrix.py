@@ -19,12 +19,15 @@ import time
 
 from harness.worlds import by_name
 
+RTTS = 2  # TCP handshake + request/first byte: round trips every probe pays on the links
 
-def emulated_seconds(rec: dict, scales: dict[str, float]) -> float:
+
+def emulated_seconds(rec: dict, scales: dict[str, tuple[float, float]]) -> float:
+    """Scaled stream time plus the emulated links' round trips (link delays are not scaled)."""
     p = rec.get("probe", {})
-    ts = scales.get(rec.get("world") or "", 0.0)
+    ts, rtt = scales.get(rec.get("world") or "", (0.0, 0.0))
     return (float(p.get("duration") or 0) + float(p.get("longest_idle") or 0)
-            + float(p.get("think_time") or 0)) * ts
+            + float(p.get("think_time") or 0)) * ts + RTTS * rtt
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -46,9 +49,11 @@ def main(argv: list[str] | None = None) -> int:
         w = r.get("world")
         if w and w not in scales:
             try:
-                scales[w] = by_name(w).time_scale
+                world = by_name(w)
+                rtt = 2 * (world.access.delay_ms + world.backbone.delay_ms) / 1000
+                scales[w] = (world.time_scale, rtt)
             except ValueError:
-                scales[w] = 0.0
+                scales[w] = (0.0, 0.0)
     emulated = sum(emulated_seconds(r, scales) for r in recs)
     overhead = sorted(r["t_total"] - emulated_seconds(r, scales) for r in recs if r["outcome"] == "completed")
     out = {"level": args.level, "probes": len(recs), "wall_s": round(wall, 1),
