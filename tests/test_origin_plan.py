@@ -117,3 +117,14 @@ def test_ready_at_idle_and_size_times_duration():
     assert r.when.ready_at(_progress(body_bytes=10, streaming=False)) == math.inf  # strictly over
     assert r.when.ready_at(_progress(body_bytes=11, streaming=False)) == -math.inf
     assert r.when.ready_at(_progress(body_bytes=11, streaming=True)) == math.inf
+
+
+def test_claude_code_retries_are_numbered_by_the_counter():
+    """Claude Code sends x-stainless-retry-count: 0 on every retry; with its session header
+    that is not a count, so attempts come from the counter instead."""
+    from harness.origin.attempts import from_headers
+
+    cc = {"x-stainless-retry-count": "0", "x-claude-code-session-id": "abc"}
+    assert from_headers(cc.get) is None
+    assert from_headers({"x-stainless-retry-count": "0"}.get) == (1, "x-stainless-retry-count")
+    assert from_headers({**cc, "x-stainless-retry-count": "2"}.get) == (3, "x-stainless-retry-count")

@@ -14,6 +14,9 @@ comes from the first source that applies:
    during the request_headers and request_body phases.
 
 A header with a non-integer or out-of-range value is ignored (falls through).
+Claude Code 2.1.104 sends ``x-stainless-retry-count: 0`` on every retry (measured), so
+a request carrying ``x-claude-code-session-id`` and a retry count of 0 falls through to
+the counter, which does number its retries.
 """
 
 from __future__ import annotations
@@ -28,6 +31,8 @@ def from_headers(header: Callable[[str], str | None]) -> tuple[int, str] | None:
         raw = header(name)
         if raw is None:
             continue
+        if name == "x-stainless-retry-count" and raw.strip() == "0" and header("x-claude-code-session-id"):
+            continue  # Claude Code's count is always 0: not a count
         try:
             value = int(raw.strip()) + offset
         except ValueError:
