@@ -12,20 +12,11 @@ Mapping (`unsupported()` says what is lost):
 
 from __future__ import annotations
 
-from .policy import EdgePolicy
+from .policy import EdgePolicy, lost_in_real_proxy
 
 
 def unsupported(policy: EdgePolicy) -> list[str]:
-    out = []
-    for name in ("max_stream_duration", "send_stall_timeout"):
-        if getattr(policy, name) is not None:
-            out.append(name)
-    if policy.first_byte_timeout is not None and policy.idle_timeout is not None \
-            and policy.first_byte_timeout != policy.idle_timeout:
-        out.append("first_byte_timeout != idle_timeout (both become the smaller)")
-    if policy.on_limit != "fin":
-        out.append(f"on_limit={policy.on_limit} (haproxy decides what it sends)")
-    return out
+    return lost_in_real_proxy(policy, "haproxy")
 
 
 def _ms(v: float) -> str:

@@ -14,20 +14,11 @@ from __future__ import annotations
 
 import os
 
-from .policy import EdgePolicy
+from .policy import EdgePolicy, lost_in_real_proxy
 
 
 def unsupported(policy: EdgePolicy) -> list[str]:
-    out = []
-    for name in ("max_stream_duration", "send_stall_timeout"):
-        if getattr(policy, name) is not None:
-            out.append(name)
-    if policy.first_byte_timeout is not None and policy.idle_timeout is not None \
-            and policy.first_byte_timeout != policy.idle_timeout:
-        out.append("first_byte_timeout != idle_timeout (both become the smaller)")
-    if policy.on_limit != "fin":
-        out.append(f"on_limit={policy.on_limit} (nginx decides what it sends)")
-    return out
+    return lost_in_real_proxy(policy, "nginx")
 
 
 def _secs(v: float) -> str:

@@ -64,3 +64,14 @@ class EdgePolicy:
             if k not in known:
                 raise ConfigError(f"EdgePolicy.{k}", d[k], "fields " + ", ".join(sorted(known)))
         return cls(**d)
+
+
+def lost_in_real_proxy(policy: EdgePolicy, proxy: str) -> list[str]:
+    """What nginx / haproxy cannot express of a policy (both have the same gaps)."""
+    out = [name for name in ("max_stream_duration", "send_stall_timeout") if getattr(policy, name) is not None]
+    if policy.first_byte_timeout is not None and policy.idle_timeout is not None \
+            and policy.first_byte_timeout != policy.idle_timeout:
+        out.append("first_byte_timeout != idle_timeout (both become the smaller)")
+    if policy.on_limit != "fin":
+        out.append(f"on_limit={policy.on_limit} ({proxy} decides what it sends)")
+    return out

@@ -8,10 +8,9 @@ path; CI machines are noisy), loss against a 99.9% binomial interval, rate withi
 import pytest
 
 from conftest import available_backends
+from harness.stats import wilson
 from netem import GilbertElliott, LinkProfile, LinkShape, chain
 from netem.measure import tcp_throughput, udp_probe
-
-from .stats import wilson_interval
 
 pytestmark = pytest.mark.netns
 BACKENDS = available_backends()
@@ -46,7 +45,7 @@ def test_random_loss_inside_binomial_interval(make_topology, backend):
     n, pct = 3000, 10.0
     topo = make_topology(_world(LinkProfile(loss_pct=pct, seed=42)), backend)
     s = udp_probe(topo, "client", "server", count=n, interval=0.0005)
-    lo, hi = wilson_interval(len(s.lost), n)
+    lo, hi = wilson(len(s.lost), n, z=3.29)  # 99.9% two-sided
     assert lo <= pct / 100 <= hi, f"lost {len(s.lost)}/{n}, interval [{lo:.4f}, {hi:.4f}]"
 
 
@@ -67,7 +66,7 @@ def test_gilbert_elliott_loss_is_bursty_with_the_right_mean(make_topology, backe
     n = 4000
     topo = make_topology(_world(LinkProfile(gilbert_elliott=ge, seed=3)), backend)
     s = udp_probe(topo, "client", "server", count=n, interval=0.0005)
-    lo, hi = wilson_interval(len(s.lost), n)
+    lo, hi = wilson(len(s.lost), n, z=3.29)  # 99.9% two-sided
     # the runs make the effective sample smaller than n: widen by the mean burst length (1/r)
     burst = 1 / (ge.r / 100)
     slack = (hi - lo) / 2 * (burst ** 0.5)
