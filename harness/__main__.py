@@ -31,6 +31,9 @@ def build_parser() -> argparse.ArgumentParser:
     from harness import cli_run
 
     cli_run.add_parsers(sub)
+    from harness.fieldlog import cli as fieldlog_cli
+
+    fieldlog_cli.add_parser(sub)
     return parser
 
 
