@@ -104,7 +104,9 @@ class RunningWorld:
                      protocol="h2c" if spec.protocol == "h2c" else "http1",
                      keepalive=spec.scaled_keepalive(w), read_pace=spec.read_pace, canary=spec.canary,
                      h2_window=spec.h2_window,
-                     timeout=max(5.0, 4 * (spec.duration + spec.longest_idle) * w.time_scale + 5.0),
+                     # the lab's own upload time is unscaled: allow 2 MB/s on top (h2 in Python is slow)
+                     timeout=max(5.0, 4 * (spec.duration + spec.longest_idle) * w.time_scale + 5.0)
+                     + spec.size / 2e6,
                      lab_stream=spec.lab_stream(w),
                      extra={"idle_timeout": w.seconds(spec.idle_timeout or w.client_idle_timeout),
                             "origin_log": self.origin_log,  # real clients count retries at the origin
