@@ -98,3 +98,16 @@ def test_address_in_use_is_reported():
 def test_subcommand_is_required():
     proc = run_cli()
     assert proc.returncode == 2 and "origin" in proc.stderr
+
+
+def test_bench_origin_prints_one_json_figure_per_line(capsys):
+    from harness.origin import bench
+
+    assert bench.main(["--json", "--repeat", "1", "--events", "300"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    figures = [json.loads(line) for line in lines]
+    assert [f["metric"] for f in figures] == ["ingest_32mb_s", "sse_events_per_s",
+                                              "sse_events_per_s_h2c", "startup_s"]
+    for f in figures:
+        assert set(f) == {"metric", "value", "unit", "target"} and f["value"] > 0
+    assert [f["target"] for f in figures] == ["<= 0.5", ">= 20000", ">= 20000", None]

@@ -99,7 +99,9 @@ async def handle(ex: Exchange, state: OriginState) -> None:
     except (ClientGone, trio.BrokenResourceError, trio.ClosedResourceError, OSError):
         req.outcome = "client_closed"
     except trio.Cancelled:
-        req.outcome = "connection_closed"  # the connection ended under this stream
+        # The connection ended under this stream - unless the whole response was already
+        # in the kernel (an h2 client that read END_STREAM may close before we log).
+        req.outcome = "completed" if ex.response_delivered() else "connection_closed"
         raise
     except Exception as exc:
         req.outcome = "server_error"

@@ -65,6 +65,10 @@ class Exchange(ABC):
     async def end(self, until: Until) -> None:
         """Finish the response normally."""
 
+    def response_delivered(self) -> bool:
+        """The whole response (its last byte) is in the kernel: it ended normally."""
+        return False
+
     @abstractmethod
     def abort_on_client_close(self) -> AbstractAsyncContextManager[None]:
         """While inside, a client close/reset cancels the body and raises ClientGone."""

@@ -136,7 +136,7 @@ class H1Exchange(Exchange):
         self._end_mark = self.c.t.queue(self.c.h.send(h11.EndOfMessage()))
         await until(lambda deadline: self.c.t.wait_sent(self._end_mark, deadline))
 
-    def _response_delivered(self) -> bool:
+    def response_delivered(self) -> bool:
         """The whole response is in the kernel: a client close now is a normal goodbye."""
         return self._end_mark is not None and self.c.t.sent_total >= self._end_mark
 
@@ -157,7 +157,7 @@ class H1Exchange(Exchange):
                 watcher_scope.cancel()
                 with trio.CancelScope(shield=True):
                     await done.wait()
-        if self._gone and body_scope.cancelled_caught and not self._response_delivered():
+        if self._gone and body_scope.cancelled_caught and not self.response_delivered():
             raise ClientGone()
 
     async def _watch(self, body_scope: trio.CancelScope, scope: trio.CancelScope,

@@ -156,6 +156,7 @@ class H2Exchange(Exchange):
         self.body_ended = False
         self.ended = False  # our side of the stream is closed
         self._reset = False
+        self._end_mark: int | None = None  # transport mark of the END_STREAM frame
         self._event = trio.Event()
         self._client_scope: trio.CancelScope | None = None
 
@@ -229,7 +230,11 @@ class H2Exchange(Exchange):
         if not self.body_ended:
             # Answered before the upload finished (e.g. 413): tell the client to stop.
             self._call(self.c.h.reset_stream, self.stream_id, ErrorCodes.NO_ERROR)
-        await self._flush(until)
+        self._end_mark = self.c.flush()
+        await until(lambda deadline: self.c.t.wait_sent(self._end_mark, deadline))
+
+    def response_delivered(self) -> bool:
+        return self._end_mark is not None and self.c.t.sent_total >= self._end_mark
 
     @asynccontextmanager
     async def abort_on_client_close(self):

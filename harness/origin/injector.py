@@ -152,6 +152,7 @@ class Injector:
 
     async def send(self, payload: bytes) -> None:
         """Send response-body bytes, cutting them at after_bytes offsets and drip pacing."""
+        await trio.lowlevel.checkpoint_if_cancelled()  # writes themselves may not block
         pos = 0
         self.at_boundary = False
         try:

@@ -67,10 +67,12 @@ class Transport:
     async def wait_sent(self, mark: int, deadline: float = math.inf) -> bool:
         """True once everything up to `mark` is in the kernel; False at the deadline.
 
-        Always a trio checkpoint (cancellable), even when the bytes were written through.
+        Bytes already in the kernel (written through): a yield to the other tasks, but not
+        a cancellation point - once a response is out, cancelling cannot un-send it.
+        Writers check for cancellation before they write (Injector.send).
         """
         if self.sent_total >= mark:
-            await trio.lowlevel.checkpoint()
+            await trio.lowlevel.cancel_shielded_checkpoint()
             return True
         with trio.move_on_at(deadline):
             while self.sent_total < mark:
