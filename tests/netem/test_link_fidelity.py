@@ -1,8 +1,11 @@
 """A LinkProfile does what it says: delay, loss and rate, on each backend this kernel has.
 
-Margins are generous and explained: delay is checked against the profile with 2 ms of
-slack on the median (the userspace floor is ~0.15 ms timer lateness plus Python's receive
-path; CI machines are noisy), loss against a 99.9% binomial interval, rate within 10%.
+Margins are generous and explained: delay is checked against the profile with 3 ms of
+slack on the median and 25 ms on the p99 (the userspace floor is ~0.15 ms of timer
+lateness plus Python's receive path, but these tests share 2 cores with the rest of the
+suite under -n 2, and a descheduled delay line or receiver shows up as delay), loss
+against a 99.9% binomial interval, rate within 10%. `python -m netem bench` has the real
+figures.
 """
 
 import pytest
@@ -27,9 +30,9 @@ def test_one_way_delay_within_tolerance(make_topology, backend, delay_ms):
     topo = make_topology(_world(LinkProfile(delay_ms=delay_ms)), backend)
     s = udp_probe(topo, "client", "server", count=300)
     assert len(s.received) == 300
-    assert abs(s.median - delay_ms) < 2.0, f"median {s.median:.3f} ms for {delay_ms} ms"
+    assert abs(s.median - delay_ms) < 3.0, f"median {s.median:.3f} ms for {delay_ms} ms"
     assert min(s.delays) >= delay_ms - 0.5, "a packet overtook the configured delay"
-    assert s.percentile(99) < delay_ms + 10.0
+    assert s.percentile(99) < delay_ms + 25.0
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -37,7 +40,7 @@ def test_delay_is_per_direction(make_topology, backend):
     topo = make_topology(_world(LinkProfile(delay_ms=30), LinkProfile(delay_ms=5)), backend)
     fwd = udp_probe(topo, "client", "server", count=100)
     rev = udp_probe(topo, "server", "client", count=100, port=9011)
-    assert abs(fwd.median - 30) < 2.0 and abs(rev.median - 5) < 2.0, (fwd.median, rev.median)
+    assert abs(fwd.median - 30) < 3.0 and abs(rev.median - 5) < 3.0, (fwd.median, rev.median)
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
