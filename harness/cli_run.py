@@ -72,6 +72,7 @@ class Progress:
 
     def __call__(self, rec) -> None:
         self.done += 1
+        self.total = max(self.total, self.done)
         bar = "#" * int(20 * self.done / max(1, self.total))
         line = f"\r[{bar:<20}] {self.done}/{self.total} {self.label}: {rec.probe.get('arm')} {rec.label}"
         print(line if self.tty else line.strip(), end="" if self.tty else "\n", file=sys.stderr, flush=True)
@@ -104,8 +105,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     out = _out_dir(args.out)
     outages: dict[str, list[dict]] = {}
     for w in worlds:
-        per_world = 6 * args.repeats + 2 * 6 * args.repeats
-        progress = Progress(per_world, w.name)
+        # stage 1 is known; treatments follow for the arms that failed (so the total may grow)
+        progress = Progress((1 + len(engine.STRESS)) * args.repeats, w.name)
         try:
             with RunningWorld(w, backend=args.backend) as rw:
                 records, _ = falsify_running(rw, f"world {w.name}", args.repeats, progress=progress, seed=args.seed)
