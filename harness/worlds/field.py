@@ -1,7 +1,9 @@
 """field: a mixture meant to reproduce the field report's shape -- H1's size x duration
-budget near its boundary (big sessions on long turns die, mid-stream) plus occasional H3
-outages (the bad mornings), behind a NAT with a consumer-router timeout that pings keep
-alive. Expect resets concentrated in the largest requests, and a few everywhere."""
+budget near its boundary (big sessions on long turns die, mid-stream), a consumer-router
+NAT (350 s: pings keep streams alive, but a pooled connection reused after a long think
+time fails before headers, H2), and occasional H3 outages (the bad mornings). Expect
+resets concentrated in the largest requests, pre-header resets after long pauses, and a
+few everywhere. No single hypothesis explains it: the engine falsifies each one."""
 
 from __future__ import annotations
 
