@@ -2,7 +2,9 @@
 
 Runs the matrix cells with pytest -n 2 (as `tox -e matrix` does), then prints its wall
 time, the sum of the emulated (scaled) durations of its probes, their ratio, and the
-per-probe overhead above the emulated duration (median and p90 over completed probes).
+per-probe overhead above the emulated duration (median and p90 over completed probes; and
+separately over probes with bodies <= 100 KB -- the lab's fixed cost -- and per MB of body
+for bodies >= 1 MB).
 Targets: standard matrix <= 5 minutes with -n 2; per-probe overhead <= 50 ms. Figures, not
 a test.
 """
@@ -55,11 +57,20 @@ def main(argv: list[str] | None = None) -> int:
             except ValueError:
                 scales[w] = (0.0, 0.0)
     emulated = sum(emulated_seconds(r, scales) for r in recs)
-    overhead = sorted(r["t_total"] - emulated_seconds(r, scales) for r in recs if r["outcome"] == "completed")
+    done = [r for r in recs if r["outcome"] == "completed"]
+    overhead = sorted(r["t_total"] - emulated_seconds(r, scales) for r in done)
+    # Small bodies show the lab's fixed cost per probe; big ones add the body's trip through
+    # TCP slow start on the emulated links and the Python edge and origin (per MB below).
+    small = sorted(r["t_total"] - emulated_seconds(r, scales) for r in done if r["probe"]["size"] <= 100_000)
+    per_mb = sorted((r["t_total"] - emulated_seconds(r, scales)) / (r["probe"]["size"] / 1e6)
+                    for r in done if r["probe"]["size"] >= 1_000_000)
     out = {"level": args.level, "probes": len(recs), "wall_s": round(wall, 1),
            "emulated_s": round(emulated, 1), "wall_over_emulated": round(wall / emulated, 2) if emulated else None,
            "overhead_median_ms": round(1000 * statistics.median(overhead), 1) if overhead else None,
            "overhead_p90_ms": round(1000 * overhead[int(0.9 * (len(overhead) - 1))], 1) if overhead else None,
+           "overhead_small_median_ms": round(1000 * statistics.median(small), 1) if small else None,
+           "overhead_small_p90_ms": round(1000 * small[int(0.9 * (len(small) - 1))], 1) if small else None,
+           "body_ms_per_mb_median": round(1000 * statistics.median(per_mb), 1) if per_mb else None,
            "pytest_exit": res.returncode}
     if args.json:
         print(json.dumps(out))

@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from .config import OriginState
 
 BODY_CHUNK = 16 * 1024  # non-streaming bodies go out in pieces so after_bytes can cut them
+DRIFT = 0.05  # s of lateness a stream schedule absorbs before it restarts from now
 
 
 class TooLarge(Exception):
@@ -263,8 +264,15 @@ async def _serve_stream(req: Request, spec, script: list[tuple[str, dict]], body
                                  ("content-type", "text/event-stream"),
                                  ("cache-control", "no-cache")])
     await inj.checkpoint()
+    # Events keep to a schedule anchored at the headers, so per-event scheduling latency does
+    # not add up over a long stream (120 relative sleeps drifted ~70 ms). Held up for longer
+    # than DRIFT (a stall action, a blocked write), the schedule restarts from now: a stalled
+    # upstream resumes at its pace, it does not burst to catch up.
+    due = trio.current_time()
     for i, (name, data) in enumerate(script):
+        now = trio.current_time()
+        due = (due if now - due <= DRIFT else now) + spec.gap_before(i, len(script))
         # No ping may precede message_start, so pings only from the second event on.
-        await inj.wait(spec.gap_before(i, len(script)), pings=i > 0)
+        await inj.wait(due - now, pings=i > 0)
         await inj.send_event(name, data)
     await inj.end()
