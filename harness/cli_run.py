@@ -41,6 +41,10 @@ def add_parsers(sub) -> None:
     r.add_argument("--backend", default="auto", choices=("auto", "kernel", "userspace"))
     r.add_argument("--out", default=None, help="results folder (default results/<run-id>)")
     r.add_argument("--seed", type=int, default=0)
+    r.add_argument("--no-mitigations", action="store_true",
+                   help="skip the mitigation sessions (harness/mitigations.py) after each world's probes")
+    r.add_argument("--mitigation-turns", type=int, default=None, metavar="N",
+                   help="turns per mitigation session (default: one per context size, 1/3/6/10 MB)")
     r.set_defaults(func=cmd_run)
     rp = sub.add_parser("report", help="re-render a results folder")
     rp.add_argument("dir")
@@ -91,6 +95,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     if args.repeats < 1:
         return _err(f"--repeats: got {args.repeats}; allowed an integer >= 1")
+    if args.mitigation_turns is not None and not 1 <= args.mitigation_turns <= 100:
+        return _err(f"--mitigation-turns: got {args.mitigation_turns}; allowed an integer in [1, 100]")
     if args.time_scale is not None and not 1e-4 <= args.time_scale <= 10:
         return _err(f"--time-scale: got {args.time_scale}; allowed a factor in [0.0001, 10]")
     try:
@@ -110,6 +116,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         try:
             with RunningWorld(w, backend=args.backend) as rw:
                 records, _ = falsify_running(rw, f"world {w.name}", args.repeats, progress=progress, seed=args.seed)
+                if not args.no_mitigations:
+                    _mitigate(rw, out, args)
                 outages[w.name] = _outage_windows(rw)
         finally:
             progress.close()
@@ -124,10 +132,28 @@ def cmd_run(args: argparse.Namespace) -> int:
         json.dump({w.name: w.to_dict() for w in worlds}, f, indent=2)
     render(out)
     with open(os.path.join(out, "falsification.md")) as f:
-        print(f.read().split("## ")[0].strip())
+        md = f.read()
+    print(md.split("## ")[0].strip())
+    if "\n## Mitigations" in md:
+        print("\n## Mitigations" + md.split("\n## Mitigations", 1)[1].split("\n## ")[0].rstrip())
     print(f"\nresults: {out} (falsification.json, falsification.md, report.html, probes.jsonl); "
           f"alpha {engine.ALPHA}, MDE {engine.MDE:.0%}")
     return 0
+
+
+def _mitigate(rw, out: str, args: argparse.Namespace) -> None:
+    """The default mitigation set, one session each, concurrently in the running world;
+    rows appended to mitigations.jsonl (rendered beside the falsification table)."""
+    from harness import mitigations as mit
+
+    session = mit.Session()
+    turns = args.mitigation_turns or len(session.sizes)
+    print(f"{rw.world.name}: mitigation sessions ({len(mit.DEFAULT)} x {turns} turns) ...", file=sys.stderr,
+          flush=True)
+    rows = mit.run_mitigations(rw.world, mit.DEFAULT, turns, args.seed, session=session, rw=rw)
+    with open(os.path.join(out, "mitigations.jsonl"), "a") as f:
+        for row in rows:
+            f.write(json.dumps(row, sort_keys=True) + "\n")
 
 
 def _outage_windows(rw) -> list[dict]:
@@ -172,6 +198,8 @@ def cmd_probe(args: argparse.Namespace) -> int:
         return _err(f"--base-url: got {args.base_url!r}; allowed an http:// or https:// URL")
     if args.repeats < 1:
         return _err(f"--repeats: got {args.repeats}; allowed an integer >= 1")
+    if args.mitigation_turns is not None and not 1 <= args.mitigation_turns <= 100:
+        return _err(f"--mitigation-turns: got {args.mitigation_turns}; allowed an integer in [1, 100]")
     if args.max_cost_usd < 0:
         return _err(f"--max-cost-usd: got {args.max_cost_usd}; allowed a number >= 0")
     if not os.environ.get(args.api_key_env):
@@ -206,6 +234,9 @@ def cmd_probe(args: argparse.Namespace) -> int:
     progress.close()
     render(out)
     with open(os.path.join(out, "falsification.md")) as f:
-        print(f.read().split("## ")[0].strip())
+        md = f.read()
+    print(md.split("## ")[0].strip())
+    if "\n## Mitigations" in md:
+        print("\n## Mitigations" + md.split("\n## Mitigations", 1)[1].split("\n## ")[0].rstrip())
     print(f"\nresults: {out}; alpha {engine.ALPHA}, MDE {engine.MDE:.0%}")
     return 0

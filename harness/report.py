@@ -1,5 +1,5 @@
 """Results folders: results/<run-id>/{probes.jsonl, falsification.json, falsification.md,
-report.html}. Everything is rendered from the files, so `python -m harness report DIR`
+report.html, mitigations.jsonl}. Everything is rendered from the files, so `python -m harness report DIR`
 re-renders a folder and gets the same report.
 
 One target (a world or an external URL) per subfolder when a run has several; the
@@ -14,7 +14,7 @@ import io
 import json
 import os
 
-from harness import engine
+from harness import engine, mitigations
 from harness.worlds import MODULES
 
 SCHEMA = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "schema",
@@ -56,15 +56,17 @@ def render(folder: str) -> dict:
         validate(doc)
     with open(os.path.join(folder, "falsification.json"), "w") as f:
         json.dump(doc, f, indent=2, sort_keys=True)
-    md = markdown(results, records)
+    mitigation_rows = mitigations.load(os.path.join(folder, "mitigations.jsonl"))
+    md = markdown(results, records, mitigation_rows)
     with open(os.path.join(folder, "falsification.md"), "w") as f:
         f.write(md)
     with open(os.path.join(folder, "report.html"), "w") as f:
-        f.write(report_html(results, records, load_outages(folder)))
+        f.write(report_html(results, records, load_outages(folder), mitigation_rows))
     return doc
 
 
-def markdown(results: dict[str, engine.Falsification], records: list[dict]) -> str:
+def markdown(results: dict[str, engine.Falsification], records: list[dict],
+             mitigation_rows: list[dict] | None = None) -> str:
     parts = ["# resetlab falsification report", ""]
     if results:
         hyps = engine.HYPOTHESES
@@ -72,6 +74,8 @@ def markdown(results: dict[str, engine.Falsification], records: list[dict]) -> s
         for name, res in results.items():
             parts.append(f"| {name} | " + " | ".join(res.verdicts[h].verdict for h in hyps) + " |")
         parts.append("")
+    if mitigation_rows:
+        parts += ["## Mitigations", "", mitigations.markdown(mitigation_rows), ""]
     for name, res in results.items():
         parts += [f"## {name}", "", res.table(), "", "### Evidence", ""]
         for h, v in res.verdicts.items():
@@ -176,7 +180,7 @@ def _size(n: int) -> str:
 
 
 def report_html(results: dict[str, engine.Falsification], records: list[dict],
-                outages: dict[str, list[dict]]) -> str:
+                outages: dict[str, list[dict]], mitigation_rows: list[dict] | None = None) -> str:
     e = html.escape
     body = ["<h1>resetlab falsification report</h1>"]
     if results:
@@ -187,6 +191,18 @@ def report_html(results: dict[str, engine.Falsification], records: list[dict],
             body.append(f"<tr><td>{e(name)}</td>" + "".join(
                 f"<td class={res.verdicts[h].verdict}>{res.verdicts[h].verdict}</td>" for h in hyps) + "</tr>")
         body.append("</table>")
+    if mitigation_rows:
+        worlds, names, at = mitigations.pivot(mitigation_rows)
+        body.append("<h2>Mitigations</h2><table border=1 cellpadding=4><tr><th>world</th>"
+                    + "".join(f"<th>{e(m)}</th>" for m in names) + "</tr>")
+        for w in worlds:
+            cells = []
+            for m in names:
+                r = at.get((w, m))
+                css = "" if r is None else " class=" + ("consistent" if not r["turns_lost"] else "falsified")
+                cells.append(f"<td{css}>{e(mitigations.cell(r)) if r else ''}</td>")
+            body.append(f"<tr><td>{e(w)}</td>" + "".join(cells) + "</tr>")
+        body.append(f"</table><p>{e(mitigations.LEGEND)}</p>")
     for name, res in results.items():
         body.append(f"<h2>{e(name)}</h2><ul>")
         for h, v in res.verdicts.items():
