@@ -7,6 +7,7 @@ Commands (argparse subparsers; each lives next to its code and registers itself 
     run       the falsification engine on built-in worlds -> results/<run-id>/ (harness/cli_run.py)
     report    re-render a results folder
     probe     the engine's client-side probes against an external base URL (opt-in, cost-capped)
+    mitigate  sessions of turns under mitigations on built-in worlds (harness/mitigations.py)
 """
 
 from __future__ import annotations
@@ -34,6 +35,9 @@ def build_parser() -> argparse.ArgumentParser:
     from harness.fieldlog import cli as fieldlog_cli
 
     fieldlog_cli.add_parser(sub)
+    from harness import mitigations
+
+    mitigations.add_parser(sub)
     return parser
 
 
