@@ -30,7 +30,10 @@ PREDICTIONS = table(
 KINDS = {"*": {"reset_before_headers", "fin_before_headers", "http_error"}}
 
 
-def world(first_byte: float = FIRST_BYTE, prefill_s_per_mb: float = PREFILL, time_scale: float = 0.01, **kw) -> World:
+# time_scale 0.02: the 6 MB cell is 10 field s (0.2 s real) inside the budget, and the lab's
+# own upload time (unscaled; up to ~0.3 s for 6 MB when both cores are busy) comes out of that
+# margin -- at 0.01 it ate all of it and the cell failed under load.
+def world(first_byte: float = FIRST_BYTE, prefill_s_per_mb: float = PREFILL, time_scale: float = 0.02, **kw) -> World:
     return World(name="h5", hypothesis="h5", time_scale=time_scale, prefill_s_per_mb=prefill_s_per_mb,
                  edge_policy=EdgePolicy(first_byte_timeout=first_byte, on_limit="rst"),
                  description=__doc__.split("\n")[0], **kw)
