@@ -239,9 +239,9 @@ def _stop(proc: subprocess.Popen) -> None:
 
 
 def _run_print(probe: Probe, env: dict[str, str], project: str, debug_file: str,
-               deadline: float, res: ClaudeCodeRun) -> None:
+               deadline: float, res: ClaudeCodeRun, args: tuple[str, ...] = ()) -> None:
     cmd = [*probe.extra.get("wrap", ()), node_binary(), CLI, "-p", "--output-format", "stream-json",
-           "--verbose", "--include-partial-messages", "--debug-file", debug_file]
+           "--verbose", "--include-partial-messages", "--debug-file", debug_file, *args]
     t0 = time.monotonic()
     proc = subprocess.Popen(cmd, cwd=project, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, start_new_session=True)
@@ -275,10 +275,22 @@ def _winsize(fd: int, rows: int = 40, cols: int = 120) -> None:
     fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
 
 
-def _session_records(home: str) -> list[dict]:
+def session_files(home: str) -> list[str]:
+    """The session JSONL files under $HOME/.claude/projects (one folder per project)."""
+    return sorted(glob.glob(os.path.join(home, ".claude", "projects", "*", "*.jsonl")))
+
+
+def session_marks(home: str) -> dict[str, int]:
+    """Where each session file ends now (bytes): records written later are past these marks."""
+    return {path: os.path.getsize(path) for path in session_files(home)}
+
+
+def _session_records(home: str, since: dict[str, int] | None = None) -> list[dict]:
+    """Every session record, or only those written after `since` (session_marks())."""
     out = []
-    for path in sorted(glob.glob(os.path.join(home, ".claude", "projects", "*", "*.jsonl"))):
-        with open(path, encoding="utf-8") as f:
+    for path in session_files(home):
+        with open(path, "rb") as f:
+            f.seek((since or {}).get(path, 0))
             for line in f:
                 try:
                     out.append(json.loads(line))
@@ -288,12 +300,16 @@ def _session_records(home: str) -> list[dict]:
 
 
 def _turn_over(records: list[dict]) -> dict | None:
-    """The record that ends the turn: an API error message, or an answer with a stop_reason."""
+    """The record that ends the turn: an API error message, or an answer with a stop_reason.
+    Other synthetic assistant records do not: resuming a session whose last turn died after
+    an attachment record writes "No response requested." (model <synthetic>) at start-up."""
     for r in records:
         if r.get("type") != "assistant":
             continue
         msg = r.get("message") or {}
-        if r.get("isApiErrorMessage") or msg.get("stop_reason"):
+        if r.get("isApiErrorMessage"):
+            return r
+        if msg.get("stop_reason") and msg.get("model") != "<synthetic>":
             return r
     return None
 
@@ -312,10 +328,13 @@ def _text_of(record: dict) -> str:
 
 
 def _run_interactive(probe: Probe, env: dict[str, str], project: str, home: str, debug_file: str,
-                     deadline: float, res: ClaudeCodeRun) -> None:
+                     deadline: float, res: ClaudeCodeRun, args: tuple[str, ...] = ()) -> None:
+    """One turn on a pseudo-terminal. `args` go on the command line (e.g. --resume ID); only
+    session records written during this turn count (an existing session is resumed)."""
+    since = session_marks(home)
     master, slave = os.openpty()
     _winsize(slave)
-    cmd = [*probe.extra.get("wrap", ()), node_binary(), CLI, "--debug-file", debug_file]
+    cmd = [*probe.extra.get("wrap", ()), node_binary(), CLI, "--debug-file", debug_file, *args]
     t0 = time.monotonic()
     proc = subprocess.Popen(cmd, cwd=project, env=env, stdin=slave, stdout=slave, stderr=slave,
                             start_new_session=True, close_fds=True)
@@ -351,12 +370,12 @@ def _run_interactive(probe: Probe, env: dict[str, str], project: str, home: str,
         os.write(master, b"\r")
         while time.monotonic() - t0 < deadline and proc.poll() is None:
             pump(0.1)
-            if _turn_over(_session_records(home)) is not None or _idle_again(bytes(buf[mark:])):
+            if _turn_over(_session_records(home, since)) is not None or _idle_again(bytes(buf[mark:])):
                 break
         else:
             res.killed = proc.poll() is None
         grace = time.monotonic() + 2.0  # let the last records and screen updates land
-        while not res.killed and _turn_over(_session_records(home)) is None and time.monotonic() < grace:
+        while not res.killed and _turn_over(_session_records(home, since)) is None and time.monotonic() < grace:
             pump(0.1)
         pump(0.3)
     finally:
@@ -365,7 +384,7 @@ def _run_interactive(probe: Probe, env: dict[str, str], project: str, home: str,
     res.wall = time.monotonic() - t0
     res.exit_code = proc.returncode
     res.screen = screen()[-6000:]
-    records = _session_records(home)
+    records = _session_records(home, since)
     res.api_errors = [r for r in records if r.get("type") == "system" and r.get("subtype") == "api_error"]
     res.assistant = [r for r in records if r.get("type") == "assistant"]
     end = _turn_over(records) or (res.assistant[-1] if res.assistant and not res.killed else None)
@@ -430,7 +449,18 @@ def observe(res: ClaudeCodeRun) -> Observation:
     return Observation(end="eof", status=200 if res.stream_events else None)
 
 
-def run_detailed(probe: Probe) -> tuple[ProbeRecord, ClaudeCodeRun]:
+def make_home(root: str, key: str) -> tuple[str, str]:
+    """A throwaway HOME and project folder under `root`, with WELCOME written: (home, project)."""
+    home, project = os.path.join(root, "home"), os.path.join(root, "project")
+    os.makedirs(os.path.join(home, ".claude"), exist_ok=True)
+    os.makedirs(project, exist_ok=True)
+    project = os.path.realpath(project)
+    with open(os.path.join(home, ".claude.json"), "w", encoding="utf-8") as f:
+        json.dump(welcome(project, key), f)
+    return home, project
+
+
+def _check(probe: Probe) -> str:
     mode = probe.extra.get("mode", "print")
     check_choice("Probe.extra.mode", mode, MODES)
     if probe.protocol != "http1":
@@ -439,34 +469,45 @@ def run_detailed(probe: Probe) -> tuple[ProbeRecord, ClaudeCodeRun]:
     if node_binary() is None:
         raise NodeUnavailable("node is not installed")
     ensure_npm(FOLDER)
+    return mode
+
+
+def run_detailed(probe: Probe) -> tuple[ProbeRecord, ClaudeCodeRun]:
+    """One probe in a fresh throwaway HOME and project (removed after)."""
+    _check(probe)
+    tmp = tempfile.mkdtemp(prefix="rl-claude-")
+    try:
+        home, project = make_home(tmp, api_key(probe))
+        return run_in_home(probe, home, project, os.path.join(tmp, "debug.txt"))
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def run_in_home(probe: Probe, home: str, project: str, debug_file: str,
+                args: tuple[str, ...] = ()) -> tuple[ProbeRecord, ClaudeCodeRun]:
+    """One probe (one turn) in an existing HOME / project (make_home()), which is kept: a
+    session there can be resumed with args=("--resume", SESSION_ID). Only the session
+    records written during this run are parsed."""
+    mode = _check(probe)
     probe_id = retries.new_probe_id()
     deadline = float(probe.extra.get("deadline") or default_deadline(probe))
     res = ClaudeCodeRun(mode=mode)
-    tmp = tempfile.mkdtemp(prefix="rl-claude-")
+    if mode == "print":
+        since = session_marks(home)
+        _run_print(probe, _env(probe, home, probe_id, "dumb"), project, debug_file, deadline, res,
+                   args)
+        records = _session_records(home, since)
+        res.api_errors = [r for r in records
+                          if r.get("type") == "system" and r.get("subtype") == "api_error"]
+        res.assistant = [r for r in records if r.get("type") == "assistant"]
+    else:
+        _run_interactive(probe, _env(probe, home, probe_id, "xterm-256color"), project, home,
+                         debug_file, deadline, res, args)
     try:
-        home, project = os.path.join(tmp, "home"), os.path.join(tmp, "project")
-        os.makedirs(os.path.join(home, ".claude"))
-        os.makedirs(project)
-        project = os.path.realpath(project)
-        with open(os.path.join(home, ".claude.json"), "w", encoding="utf-8") as f:
-            json.dump(welcome(project, api_key(probe)), f)
-        debug_file = os.path.join(tmp, "debug.txt")
-        if mode == "print":
-            _run_print(probe, _env(probe, home, probe_id, "dumb"), project, debug_file, deadline, res)
-            records = _session_records(home)
-            res.api_errors = [r for r in records
-                              if r.get("type") == "system" and r.get("subtype") == "api_error"]
-            res.assistant = [r for r in records if r.get("type") == "assistant"]
-        else:
-            _run_interactive(probe, _env(probe, home, probe_id, "xterm-256color"), project, home,
-                             debug_file, deadline, res)
-        try:
-            with open(debug_file, encoding="utf-8", errors="replace") as f:
-                res.debug_errors = [ln.rstrip("\n") for ln in f if "[ERROR]" in ln]
-        except OSError:
-            pass
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        with open(debug_file, encoding="utf-8", errors="replace") as f:
+            res.debug_errors = [ln.rstrip("\n") for ln in f if "[ERROR]" in ln]
+    except OSError:
+        pass
     said = 1 + max(len(res.api_retries), len(res.api_errors)) + (1 if res.fell_back else 0)
     res.origin_all = retries.collect(probe.extra, probe_id, expect=said)
     if res.origin_all is not None:
