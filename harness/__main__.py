@@ -8,6 +8,8 @@ Commands (argparse subparsers; each lives next to its code and registers itself 
     report    re-render a results folder
     probe     the engine's client-side probes against an external base URL (opt-in, cost-capped)
     mitigate  sessions of turns under mitigations on built-in worlds (harness/mitigations.py)
+    workload  real Claude Code through a growing session in a world; fieldlog tables of its JSONL
+              (harness/workload.py)
 """
 
 from __future__ import annotations
@@ -38,6 +40,9 @@ def build_parser() -> argparse.ArgumentParser:
     from harness import mitigations
 
     mitigations.add_parser(sub)
+    from harness import workload
+
+    workload.add_parser(sub)
     return parser
 
 

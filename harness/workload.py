@@ -1,0 +1,365 @@
+"""Claude Code workload runner: real Claude Code, one session of turns with growing context,
+inside a running world, writing its own session JSONL (issue 7, "Lab vs field").
+
+    with RunningWorld(by_name("h5")) as rw:
+        wl = run_workload(rw, sizes=(100_000, 1_000_000, 3_000_000, 7_000_000), out="out/")
+    harness.fieldlog.analyze([wl.out_dir])      # the field report's tables for these logs
+
+One throwaway HOME and project folder (harness.clients.claude_code.make_home) serve every
+turn, so one session file accumulates as a field user's does. Each turn is an interactive
+Claude Code 2.1.104 turn (`cli.js` on Node, on a pseudo-terminal) run from the client's
+namespace against rw.base_url: the first turn starts the session, the others continue it
+with `--resume <sessionId>` (which appends to the same file: measured), so Claude Code
+itself sends the whole history.
+
+How the context grows: before a turn whose target size (`sizes[i]`, request body bytes)
+is above what the session would send anyway (the previous turn's request at the origin +
+a little), the runner appends one synthetic exchange to the session file - a user record
+whose text is the missing bytes (JSON-escaped length counted) and a short assistant reply,
+chained by parentUuid to the file's last message. On resume Claude Code loads the chain
+and sends it, so the request at the origin grows by about that much (checked per turn:
+`Turn.request_bytes`, the origin's body_bytes of the turn's first conversation request).
+The synthetic assistant record carries a tiny `usage`, and DISABLE_AUTO_COMPACT=1 plus a huge
+CLAUDE_CODE_BLOCKING_LIMIT_OVERRIDE keep Claude Code from compacting or refusing a context
+that is far above a real model's window (the mock reports input_tokens = body bytes / 4).
+
+Bounded: CLAUDE_CODE_MAX_RETRIES = max_retries (default 2); think time between turns and
+the answer's duration are field seconds, scaled by the world's time_scale; each turn's
+deadline is claude_code.default_deadline() of its probe (whose API_TIMEOUT_MS comes from
+RunningWorld.client_probe, i.e. the scaled world) plus upload time.
+
+Afterwards the session files ($HOME/.claude/projects/<project>/<session>.jsonl) are copied
+to `out/projects/`, the per-turn table to `out/workload.json` and Claude Code's debug logs
+to `out/debug/turn-N.txt`; `out` defaults to a new temp folder that the caller removes.
+Nothing else is under out/, so `analyze([out])` reads exactly the session files.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import shutil
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import asdict, dataclass, field, replace
+from datetime import UTC, datetime
+from typing import Any
+
+from harness.clients import claude_code
+from harness.clients.common import api_key
+from harness.clients.retries import PROBE_ID_HEADER
+from harness.worlds.model import ProbeSpec
+from netem.errors import ConfigError
+
+# Field-like request sizes (bytes): the field report's session buckets are <1, 1-3, 3-6, >=6 MB.
+DEFAULT_SIZES = (100_000, 1_000_000, 3_000_000, 7_000_000)
+DEFAULT_RETRIES = 2
+DEFAULT_THINK = 30.0  # field seconds between turns
+DEFAULT_ANSWER = 10.0  # field seconds of streamed answer
+# What a resumed turn adds to the request beyond the synthetic bytes: the new prompt, the
+# previous answer and record framing (measured: 450-480 bytes with the default answer).
+TURN_OVERHEAD = 500
+PROMPT = "Reply with one word."
+SYNTHETIC_REPLY = "Noted."
+NO_COMPACT_ENV = {"DISABLE_AUTO_COMPACT": "1", "CLAUDE_CODE_BLOCKING_LIMIT_OVERRIDE": str(10**9)}
+UPLOAD_BYTES_PER_S = 2e6  # allowance for the lab's own (unscaled) upload, as client_probe does
+WORDS = ("the of and to in is that for it as with be on not this are by from at or an was but have "
+         "file function test request stream response header connection socket reset timeout retry "
+         "client server error value return import class module config window buffer event message "
+         "token context session proxy edge origin latency budget def handle self count await").split()
+
+
+@dataclass
+class Turn:
+    index: int  # 1-based
+    target: int  # requested size of the turn's request (bytes)
+    padded: int  # bytes of synthetic context appended before the turn
+    request_bytes: int  # the origin's body_bytes of the turn's first conversation request (0: none)
+    requests: list[int]  # body_bytes of each conversation request of the turn (attempts)
+    probe_id: str  # the x-resetlab-probe-id header of every request of the turn
+    outcome: str  # ProbeRecord.label
+    kind: str  # ProbeRecord.outcome
+    attempts: int
+    api_errors: int  # system/api_error records Claude Code wrote during the turn
+    synthetic_error: bool  # the turn ended in an "API Error" assistant message
+    message: str | None  # what Claude Code showed
+    wall: float  # seconds, process start to turn over (includes ~1-2 s of start-up)
+    session_bytes: int  # size of the session file after the turn
+
+
+@dataclass
+class Workload:
+    world: str
+    out_dir: str
+    session_id: str
+    session_file: str  # the copy under out_dir/projects
+    max_retries: int
+    sizes: tuple[int, ...]
+    turns: list[Turn] = field(default_factory=list)
+    wall: float = 0.0
+
+    @property
+    def api_errors(self) -> int:
+        return sum(t.api_errors for t in self.turns)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["api_errors"] = self.api_errors
+        d["session_file"] = os.path.relpath(self.session_file, self.out_dir) if self.session_file else ""
+        d.pop("out_dir")
+        return d
+
+    def table(self) -> str:
+        head = ("turn", "target", "sent", "attempts", "outcome", "api_errors", "wall s", "session")
+        rows = [(str(t.index), _mb(t.target), _mb(t.request_bytes), str(t.attempts), t.outcome,
+                 str(t.api_errors), f"{t.wall:.1f}", _mb(t.session_bytes)) for t in self.turns]
+        widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(head)]
+        lines = ["  ".join(h.ljust(w) for h, w in zip(head, widths, strict=True))]
+        lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in rows]
+        return "\n".join(lines)
+
+
+def _mb(n: int) -> str:
+    return f"{n / 1e6:.2f} MB" if n >= 100_000 else f"{n / 1e3:.1f} KB"
+
+
+# -- the session file ------------------------------------------------------------------------
+
+
+def filler(nbytes: int, seed: int = 0) -> str:
+    """Prose of exactly `nbytes` once JSON-encoded (a newline counts 2), ASCII only."""
+    rng = random.Random(seed)
+    parts: list[str] = []
+    size = -2  # no newline before the first line
+    while size < nbytes:
+        parts.append(" ".join(rng.choice(WORDS) for _ in range(12)))
+        size += len(parts[-1]) + 2
+    text = "\n".join(parts)
+    excess = size - nbytes
+    while excess > 0:
+        tail = len(text) - text.rfind("\n") - 1  # characters after the last newline
+        if excess <= tail:
+            text = text[:len(text) - excess]
+            break
+        text = text[:len(text) - tail - 1] + (" " if excess == tail + 1 else "")
+        excess -= tail + (1 if excess == tail + 1 else 2)
+    return text
+
+
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def _last_uuid(path: str) -> str | None:
+    last = None
+    with open(path, "rb") as f:
+        for line in f:
+            try:
+                rec = json.loads(line)
+            except ValueError:
+                continue
+            if rec.get("uuid") and rec.get("type") in ("user", "assistant", "attachment", "system"):
+                last = rec["uuid"]
+    return last
+
+
+def project_dir(home: str, project: str) -> str:
+    """Where Claude Code keeps a project's sessions: every non-alphanumeric character of the
+    path becomes "-" (measured: /tmp/x/project -> -tmp-x-project)."""
+    name = "".join(c if c.isalnum() and c.isascii() else "-" for c in project)
+    return os.path.join(home, ".claude", "projects", name)
+
+
+def append_exchange(path: str, session_id: str, project: str, nbytes: int, seed: int = 0) -> int:
+    """Append a synthetic user record of `nbytes` text (JSON-encoded length) and a short
+    assistant reply to a session file, chained to its last message; returns bytes written."""
+    parent = _last_uuid(path) if os.path.exists(path) else None
+    common = {"isSidechain": False, "userType": "external", "entrypoint": "cli", "cwd": project,
+              "sessionId": session_id, "version": claude_code.version() or "2.1.104"}
+    user = {"parentUuid": parent, **common, "type": "user",
+            "message": {"role": "user", "content": filler(nbytes, seed)},
+            "uuid": str(uuid.uuid4()), "timestamp": _now()}
+    reply = {"parentUuid": user["uuid"], **common, "type": "assistant",
+             "message": {"id": "msg_synthetic" + uuid.uuid4().hex[:12], "type": "message", "role": "assistant",
+                         "model": "claude-sonnet-4-6", "content": [{"type": "text", "text": SYNTHETIC_REPLY}],
+                         "stop_reason": "end_turn", "stop_sequence": None,
+                         "usage": {"input_tokens": 10, "cache_creation_input_tokens": 0,
+                                   "cache_read_input_tokens": 0, "output_tokens": 2}},
+             "requestId": "req_synthetic" + uuid.uuid4().hex[:12], "uuid": str(uuid.uuid4()), "timestamp": _now()}
+    data = (json.dumps(user, ensure_ascii=False) + "\n" + json.dumps(reply, ensure_ascii=False) + "\n").encode()
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "ab") as f:
+        f.write(data)
+    return len(data)
+
+
+# -- the runner ------------------------------------------------------------------------------
+
+
+def _check_sizes(sizes: tuple[int, ...]) -> tuple[int, ...]:
+    sizes = tuple(int(s) for s in sizes)
+    if not sizes or any(s < 0 or s > 60_000_000 for s in sizes):
+        raise ConfigError("sizes", sizes, "one or more request sizes in bytes, 0..60 MB each")
+    return sizes
+
+
+def run_workload(rw, turns: int | None = None, sizes: tuple[int, ...] = DEFAULT_SIZES,
+                 think_time: float = DEFAULT_THINK, max_retries: int = DEFAULT_RETRIES,
+                 home: str | None = None, out: str | None = None, answer_s: float = DEFAULT_ANSWER,
+                 seed: int = 0) -> Workload:
+    """Drive real Claude Code (interactive) through `turns` turns (default: one per size) in
+    a running world `rw` (harness.worlds.runtime.RunningWorld); turn i aims at a request of
+    sizes[min(i, len(sizes) - 1)] bytes. `home`: a folder for the HOME and project (kept;
+    default a temp folder, removed). `out`: where the session files and workload.json go
+    (default a new temp folder: the caller removes Workload.out_dir). Module docstring."""
+    sizes = _check_sizes(sizes)
+    turns = len(sizes) if turns is None else turns
+    if not isinstance(turns, int) or turns < 1:
+        raise ConfigError("turns", turns, "an integer >= 1")
+    if not isinstance(max_retries, int) or not 0 <= max_retries <= 10:
+        raise ConfigError("max_retries", max_retries, "an integer 0..10")
+    if think_time < 0:
+        raise ConfigError("think_time", think_time, "field seconds >= 0")
+    world = rw.world
+    out_dir = out or tempfile.mkdtemp(prefix="rl-workload-")
+    os.makedirs(os.path.join(out_dir, "debug"), exist_ok=True)
+    root = home or tempfile.mkdtemp(prefix="rl-cc-home-")
+    wl = Workload(world=world.name, out_dir=out_dir, session_id="", session_file="",
+                  max_retries=max_retries, sizes=sizes)
+    t0 = time.monotonic()
+    try:
+        home_dir = project = session_path = ""
+        context = claude_code.BASE_BODY  # what the next request would carry without padding
+        for i in range(turns):
+            if i and think_time:
+                time.sleep(world.seconds(think_time))
+            target = sizes[min(i, len(sizes) - 1)]
+            spec = ProbeSpec(size=target, duration=answer_s, client="claude-code", seed=seed + i)
+            base = rw.client_probe(spec)
+            probe = replace(base, size=0, max_retries=max_retries,
+                            extra={**base.extra, "mode": "interactive",
+                                   "env": {**NO_COMPACT_ENV, **base.extra.get("env", {})}})
+            if i == 0:  # the HOME approves the key the probe uses
+                home_dir, project = claude_code.make_home(root, api_key(probe))
+            probe.extra["deadline"] = claude_code.default_deadline(probe) \
+                + (max_retries + 2) * target / UPLOAD_BYTES_PER_S
+            pad = max(0, target - context - TURN_OVERHEAD)
+            padded = 0
+            if pad:
+                if not session_path:  # the first turn already needs context: start the session here
+                    wl.session_id = str(uuid.uuid4())
+                    session_path = os.path.join(project_dir(home_dir, project), wl.session_id + ".jsonl")
+                append_exchange(session_path, wl.session_id, project, pad, seed=seed * 1000 + i)
+                padded = pad
+            args = ("--resume", wl.session_id) if session_path else ()
+            debug_file = os.path.join(out_dir, "debug", f"turn-{i + 1}.txt")
+            record, res = rw.topo["client"].call(claude_code.run_in_home, probe, home_dir, project,
+                                                 debug_file, args)
+            if not session_path:
+                files = claude_code.session_files(home_dir)
+                if len(files) != 1:
+                    raise RuntimeError(f"claude-code: expected one session file after turn 1, found {len(files)}")
+                session_path = files[0]
+                wl.session_id = os.path.basename(session_path)[:-len(".jsonl")]
+            elif claude_code.session_files(home_dir) != [session_path]:
+                raise RuntimeError("claude-code did not continue the session file "
+                                   f"(--resume {wl.session_id}): {claude_code.session_files(home_dir)}")
+            requests = [r.get("body_bytes", 0) for r in (res.origin.records if res.origin else [])]
+            seen = res.origin_all.records if res.origin_all else []
+            probe_id = (seen[0].get("headers") or {}).get(PROBE_ID_HEADER, "") if seen else ""
+            if requests:
+                context = max(requests)
+            wl.turns.append(Turn(
+                index=i + 1, target=target, padded=padded, request_bytes=record.request_bytes,
+                requests=requests, probe_id=probe_id, outcome=record.label, kind=record.outcome, attempts=record.attempts,
+                api_errors=len(res.api_errors), synthetic_error=bool(res.is_error),
+                message=record.client_message, wall=round(res.wall, 3),
+                session_bytes=os.path.getsize(session_path)))
+    finally:
+        wl.wall = round(time.monotonic() - t0, 3)
+        _keep(root, out_dir, wl)
+        if home is None:
+            shutil.rmtree(root, ignore_errors=True)
+    return wl
+
+
+def _keep(root: str, out_dir: str, wl: Workload) -> None:
+    """Copy the session files to out_dir/projects and write out_dir/workload.json."""
+    src = os.path.join(root, "home", ".claude", "projects")
+    dst = os.path.join(out_dir, "projects")
+    if os.path.isdir(src):
+        shutil.copytree(src, dst, dirs_exist_ok=True)
+        if wl.session_id:
+            for dirpath, _, files in os.walk(dst):
+                if wl.session_id + ".jsonl" in files:
+                    wl.session_file = os.path.join(dirpath, wl.session_id + ".jsonl")
+    latest = os.path.join(out_dir, "debug", "latest")  # Claude Code's symlink to its last debug log
+    if os.path.islink(latest):
+        os.unlink(latest)
+    with open(os.path.join(out_dir, "workload.json"), "w", encoding="utf-8") as f:
+        json.dump(wl.to_dict(), f, indent=2)
+
+
+# -- command line ----------------------------------------------------------------------------
+
+
+def add_parser(sub) -> argparse.ArgumentParser:
+    p = sub.add_parser("workload", help="drive real Claude Code through a growing session in a world; "
+                                        "print the field-log tables of its JSONL",
+                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--world", required=True, metavar="NAME", help="a built-in world (control, h5, ...)")
+    p.add_argument("--turns", type=int, default=None, metavar="N", help="turns (default: one per size)")
+    p.add_argument("--sizes", default=",".join(str(s) for s in DEFAULT_SIZES), metavar="B,B,...",
+                   help="request size of each turn, bytes (the last repeats; default %(default)s)")
+    p.add_argument("--max-retries", type=int, default=DEFAULT_RETRIES, metavar="N",
+                   help="CLAUDE_CODE_MAX_RETRIES (default %(default)s)")
+    p.add_argument("--think-time", type=float, default=DEFAULT_THINK, metavar="S",
+                   help="field seconds between turns, scaled by the world (default %(default)s)")
+    p.add_argument("--out", default=None, metavar="DIR",
+                   help="keep the session files and workload.json here (default: a temp folder, removed)")
+    p.add_argument("--backend", default="auto", choices=("auto", "kernel", "userspace"))
+    p.add_argument("--json", action="store_true", help="print one JSON object: workload and fieldlog")
+    p.set_defaults(func=run_cli)
+    return p
+
+
+def run_cli(args: argparse.Namespace) -> int:
+    from harness.clients.common import NodeUnavailable
+    from harness.fieldlog import analyze, render
+    from harness.worlds import by_name
+    from harness.worlds.runtime import RunningWorld
+
+    try:
+        world = by_name(args.world)
+        sizes = tuple(int(float(s)) for s in args.sizes.split(",") if s.strip())
+    except ValueError as exc:
+        print(f"resetlab workload: error: {exc}", file=sys.stderr)
+        return 2
+    out = args.out
+    if out:
+        os.makedirs(out, exist_ok=True)
+    tmp = None if out else tempfile.mkdtemp(prefix="rl-workload-")
+    try:
+        with RunningWorld(world, backend=args.backend) as rw:
+            wl = run_workload(rw, turns=args.turns, sizes=sizes, think_time=args.think_time,
+                              max_retries=args.max_retries, out=out or tmp)
+        rep = analyze([wl.out_dir])
+        if args.json:
+            print(json.dumps({"workload": wl.to_dict(), "fieldlog": rep}))
+        else:
+            print(f"workload: world {wl.world}, {len(wl.turns)} turns, max_retries {wl.max_retries}, "
+                  f"{wl.wall:.1f} s" + (f"; logs in {out}" if out else ""))
+            print(wl.table())
+            print()
+            sys.stdout.write(render.render(rep))
+        return 0
+    except (ConfigError, NodeUnavailable) as exc:
+        print(f"resetlab workload: error: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        if tmp:
+            shutil.rmtree(tmp, ignore_errors=True)

@@ -1,0 +1,195 @@
+"""The Claude Code workload runner (harness/workload.py): real Claude Code 2.1.104, one
+session of turns with growing context in a running world, and the field-log analyzer over the
+session JSONL it wrote.
+
+h5 (pre-header resets of requests above ~6.7 MB) with turns of 0.1, 2 and 7 MB: the last turn
+is reset before headers on every attempt, so Claude Code writes one system/api_error record
+per retry and an "API Error" turn; harness.fieldlog.analyze() must count those records
+exactly as this test counts them from the raw JSONL. The control world, same sizes: no
+api_error at all. Both: the requests really grow (the origin's own log, by probe id).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from collections import Counter
+
+import pytest
+
+from harness.clients import claude_code
+from harness.clients.common import NodeUnavailable, ensure_npm, node_binary
+from harness.clients.retries import PROBE_ID_HEADER
+from harness.fieldlog import analyze
+from harness.workload import append_exchange, filler, project_dir, run_workload
+from harness.worlds import by_name
+
+SIZES = (100_000, 2_000_000, 7_000_000)
+RETRIES = 2
+MIB = 1024 * 1024
+
+
+def _node_skip() -> str | None:
+    if node_binary() is None:
+        return "node is not installed: the Claude Code runner needs it"
+    if shutil.which("npm") is None and not os.path.isdir(os.path.join(claude_code.FOLDER, "node_modules")):
+        return "npm is not installed and clients/claude-code/node_modules is missing"
+    return None
+
+
+NODE_SKIP = _node_skip()
+needs_node = pytest.mark.skipif(NODE_SKIP is not None, reason=NODE_SKIP or "")
+
+
+@pytest.fixture(scope="module")
+def claude_folder():
+    try:
+        ensure_npm(claude_code.FOLDER)
+    except NodeUnavailable as exc:
+        pytest.skip(str(exc))
+    return claude_code.FOLDER
+
+
+def _jsonl(out_dir: str) -> list[str]:
+    return sorted(os.path.join(d, f) for d, _, files in os.walk(out_dir) for f in files if f.endswith(".jsonl"))
+
+
+def _count(out_dir: str) -> dict:
+    """Our own count, straight from the JSONL: api_error records by code and retryAttempt,
+    synthetic API Error turns, and each file's size bucket (1 MB = 1 MiB)."""
+    codes, attempts, files = Counter(), Counter(), {}
+    synthetic = 0
+    for path in _jsonl(out_dir):
+        errors = 0
+        with open(path, encoding="utf-8") as f:
+            for line in f:
+                rec = json.loads(line)
+                if rec.get("type") == "system" and rec.get("subtype") == "api_error":
+                    errors += 1
+                    cause = rec.get("cause") or (rec.get("error") or {}).get("cause") or {}
+                    codes[cause.get("code") or "unknown"] += 1
+                    attempts[rec["retryAttempt"]] += 1
+                elif rec.get("type") == "assistant" and rec.get("isApiErrorMessage"):
+                    synthetic += 1
+        size = os.path.getsize(path)
+        bucket = "<1MB" if size < MIB else "1-3MB" if size < 3 * MIB else "3-6MB" if size < 6 * MIB else ">=6MB"
+        files[path] = (bucket, errors)
+    return {"codes": codes, "attempts": attempts, "files": files, "synthetic": synthetic}
+
+
+def _origin_sizes(rw, wl) -> list[list[int]]:
+    """Per turn, the conversation requests' body_bytes as the origin logged them."""
+    records = rw.origin_records()
+    out = []
+    for t in wl.turns:
+        mine = sorted((r for r in records if (r.get("headers") or {}).get(PROBE_ID_HEADER) == t.probe_id
+                       and claude_code.is_main(r)), key=lambda r: r["ts"])
+        out.append([r["body_bytes"] for r in mine])
+    return out
+
+
+def _check_growth(rw, wl) -> None:
+    sent = _origin_sizes(rw, wl)
+    assert all(sent), sent  # every turn reached the origin
+    firsts = [s[0] for s in sent]
+    assert firsts == [t.request_bytes for t in wl.turns]
+    assert firsts == sorted(firsts) and firsts[-1] > 60 * firsts[0], firsts
+    for target, size in zip(SIZES, firsts, strict=True):
+        assert abs(size - target) <= max(2_000, 0.01 * target), (target, size)
+
+
+# -- the session file, without Claude Code ----------------------------------------------------
+
+
+def test_filler_has_the_asked_json_length():
+    for n in (0, 1, 79, 80, 81, 5_000, 123_457):
+        text = filler(n, seed=n)
+        assert len(json.dumps(text)) - 2 == n and text.isascii()
+
+
+def test_synthetic_exchange_chains_to_the_last_message(tmp_path):
+    path = project_dir(str(tmp_path / "home"), "/tmp/x y/project") + "/s.jsonl"
+    assert path.endswith("/home/.claude/projects/-tmp-x-y-project/s.jsonl")
+    append_exchange(path, "s", "/tmp/x y/project", 1000)
+    append_exchange(path, "s", "/tmp/x y/project", 2000, seed=1)
+    with open(path, encoding="utf-8") as f:
+        recs = [json.loads(line) for line in f]
+    assert [r["type"] for r in recs] == ["user", "assistant"] * 2
+    assert [r["parentUuid"] for r in recs] == [None] + [r["uuid"] for r in recs[:-1]]
+    assert [len(json.dumps(r["message"]["content"])) - 2 for r in recs[::2]] == [1000, 2000]
+    assert analyze([str(tmp_path)])["totals"]["api_errors"] == 0
+
+
+def test_turn_over_skips_synthetic_non_error_records():
+    """Resuming a session whose last turn died right after its attachment record makes
+    Claude Code write "No response requested." (model <synthetic>) before the new request:
+    that does not end the new turn; an API Error message or a real answer does."""
+    no_response = {"type": "assistant", "message": {"model": "<synthetic>", "stop_reason": "stop_sequence",
+                                                    "content": [{"type": "text", "text": "No response requested."}]}}
+    answer = {"type": "assistant", "message": {"model": "claude-sonnet-4-6", "stop_reason": "end_turn",
+                                               "content": [{"type": "text", "text": "ok"}]}}
+    api_error = {"type": "assistant", "isApiErrorMessage": True,
+                 "message": {"model": "<synthetic>", "stop_reason": "stop_sequence", "content": []}}
+    assert claude_code._turn_over([no_response]) is None
+    assert claude_code._turn_over([no_response, answer]) is answer
+    assert claude_code._turn_over([no_response, api_error]) is api_error
+
+
+# -- real Claude Code in running worlds -------------------------------------------------------
+
+
+@pytest.mark.netns
+@pytest.mark.slow
+@needs_node
+def test_h5_workload_api_errors_counted_like_the_field(world_runner, claude_folder, tmp_path):
+    rw = world_runner(by_name("h5"))
+    out = str(tmp_path / "out")
+    wl = run_workload(rw, sizes=SIZES, max_retries=RETRIES, out=out)
+    assert [t.outcome for t in wl.turns] == ["completed", "completed", "reset_before_headers"], wl.table()
+    assert [t.api_errors for t in wl.turns] == [0, 0, RETRIES]
+    assert wl.turns[-1].attempts == RETRIES + 1 and wl.turns[-1].synthetic_error
+    assert wl.turns[-1].message == "API Error: Unable to connect to API (ECONNRESET)"
+    _check_growth(rw, wl)
+    # every attempt of the failing turn carried the whole 7 MB context
+    assert len(set(_origin_sizes(rw, wl)[-1])) == 1
+
+    # one session file, resumed turn after turn
+    mine = _count(out)
+    assert list(mine["files"]) == [wl.session_file]
+    assert sum(mine["codes"].values()) == RETRIES and mine["synthetic"] == 1
+    rep = analyze([out])
+    t = rep["totals"]
+    assert t["files"] == t["sessions"] == 1 and t["sessions_with_errors"] == 1
+    assert t["api_errors"] == sum(mine["codes"].values()) == wl.api_errors
+    assert rep["by_code"] == dict(mine["codes"]) == {"unknown": RETRIES}  # Node writes cause: {}
+    assert rep["by_version"] == {"2.1.104": RETRIES}
+    assert {r["attempt"]: r["triggered"] for r in rep["retry_curve"]} == dict(mine["attempts"]) \
+        == {n: 1 for n in range(1, RETRIES + 1)}
+    assert all(r["recovered"] == 0 for r in rep["retry_curve"])
+    assert rep["chains"]["unrecovered"] == 1 and rep["synthetic_api_errors"]["count"] == 1
+    bucket, errors = mine["files"][wl.session_file]
+    assert bucket == ">=6MB"
+    rows = {r["bucket"]: (r["sessions"], r["errors"]) for r in rep["size_buckets"]}
+    assert rows == {b: ((1, errors) if b == bucket else (0, 0)) for b in ("<1MB", "1-3MB", "3-6MB", ">=6MB")}
+    assert rep["malformed_lines"] == 0
+    with open(os.path.join(out, "workload.json"), encoding="utf-8") as f:
+        assert json.load(f)["api_errors"] == RETRIES
+
+
+@pytest.mark.netns
+@pytest.mark.slow
+@needs_node
+def test_control_workload_has_no_api_errors(world_runner, claude_folder, tmp_path):
+    rw = world_runner(by_name("control"))
+    out = str(tmp_path / "out")
+    wl = run_workload(rw, sizes=SIZES, max_retries=RETRIES, out=out)
+    assert [t.outcome for t in wl.turns] == ["completed"] * len(SIZES), wl.table()
+    assert [t.attempts for t in wl.turns] == [1] * len(SIZES)
+    _check_growth(rw, wl)
+    mine = _count(out)
+    rep = analyze([out])
+    assert rep["totals"]["api_errors"] == 0 == sum(mine["codes"].values()) == wl.api_errors
+    assert rep["totals"]["sessions"] == 1 and mine["synthetic"] == 0
+    assert rep["retry_curve"] == [] and rep["by_code"] == {}
+    assert {r["bucket"]: r["sessions"] for r in rep["size_buckets"]}[mine["files"][wl.session_file][0]] == 1
