@@ -25,15 +25,17 @@ Row schema (one dict per (world, mitigation) cell):
     retries), retries_succeeded, shrinks (attempts sent shrunk), backoff_s (field s of retry
     delays), request_s (field s: sum of the records' t_total / time_scale), session_s
     (request_s + backoff_s; think time excluded), time_to_success_s (session_s when no turn
-    was lost, else None), outcomes ({kind: count} over all attempts), turn_log (per turn:
-    turn, size, attempts, succeeded, outcomes [kind per attempt], sizes [bytes per attempt]),
-    note.
+    was lost, else None), turn_time_to_success_s (mean over the turns that succeeded of their
+    time from first attempt to a complete answer; None when none did), outcomes ({kind:
+    count} over all attempts), turn_log (per turn: turn, size, attempts, succeeded, outcomes
+    [kind per attempt], sizes [bytes per attempt], request_s, backoff_s, time_s), note.
 Backoff delays are field seconds; the runner sleeps them scaled by the world's time_scale.
 """
 
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -175,9 +177,14 @@ def _spec(m: Mitigation, session: Session, turn: int, attempt: int, failures: in
                      seed=seed)
 
 
+class Stopped(Exception):
+    """The caller set the session's stop event (Ctrl-C in the CLI): no further attempt."""
+
+
 def run_session(rw, m: Mitigation, session: Session, turns: int, seed: int = 0,
-                sleep: Callable[[float], None] = time.sleep) -> dict:
-    """One session of `turns` turns in a running world (harness.worlds.runtime.RunningWorld)."""
+                sleep: Callable[[float], None] = time.sleep, stop: threading.Event | None = None) -> dict:
+    """One session of `turns` turns in a running world (harness.worlds.runtime.RunningWorld).
+    `stop`: checked before each attempt; when set, Stopped is raised."""
     w: World = rw.world
     sched = SCHEDULES[m.schedule]
     counts: Counter = Counter()
@@ -189,6 +196,8 @@ def run_session(rw, m: Mitigation, session: Session, turns: int, seed: int = 0,
                 delay = sched.delay(attempt)
                 backoff += delay
                 sleep(delay * w.time_scale)
+            if stop is not None and stop.is_set():
+                raise Stopped(f"{w.name}/{m.name}")
             spec = _spec(m, session, turn, attempt, failures, seed * 1000 + turn * 100 + attempt)
             rec = rw.probe(spec)
             spent += (rec.t_total or 0.0) / w.time_scale
@@ -222,13 +231,17 @@ def _row(world: str, m: Mitigation, session: Session, turns: int, turn_log: list
             "retries_wasted": retries - retries_succeeded, "retries_succeeded": retries_succeeded,
             "shrinks": shrinks, "backoff_s": round(backoff, 3), "request_s": round(request, 3),
             "session_s": round(request + backoff, 3),
-            # mean over the turns that succeeded: first attempt sent -> answer complete
-            "time_to_success_s": round(sum(t["time_s"] for t in ok) / len(ok), 3) if ok else None,
+            # every turn answered: the session's time (requests + backoff, think time left out);
+            # a session that lost a turn never succeeded. Per turn: mean over the turns that
+            # succeeded of first attempt sent -> complete answer.
+            "time_to_success_s": None if len(ok) < turns else round(request + backoff, 3),
+            "turn_time_to_success_s": round(sum(t["time_s"] for t in ok) / len(ok), 3) if ok else None,
             "outcomes": dict(counts), "turn_log": turn_log, "note": note}
 
 
 def run_mitigations(world: World, mitigations, turns: int = 3, seed: int = 0, *, session: Session | None = None,
-                    rw=None, backend: str = "auto", parallel: int = 8) -> list[dict]:
+                    rw=None, backend: str = "auto", parallel: int = 8,
+                    stop: threading.Event | None = None) -> list[dict]:
     """One row per mitigation (see the module docstring), sessions run concurrently in one
     running world (`rw`, or one started here and torn down after)."""
     ms = [get(m) for m in ([mitigations] if isinstance(mitigations, str | Mitigation) else mitigations)]
@@ -241,15 +254,16 @@ def run_mitigations(world: World, mitigations, turns: int = 3, seed: int = 0, *,
         from harness.worlds.runtime import RunningWorld
 
         with RunningWorld(world, backend=backend) as started:
-            return run_mitigations(world, ms, turns, seed, session=session, rw=started, parallel=parallel)
+            return run_mitigations(world, ms, turns, seed, session=session, rw=started, parallel=parallel,
+                                   stop=stop)
     with ThreadPoolExecutor(max_workers=max(1, min(parallel, len(ms)))) as pool:
-        return list(pool.map(lambda m: run_session(rw, m, session, turns, seed), ms))
+        return list(pool.map(lambda m: run_session(rw, m, session, turns, seed, stop=stop), ms))
 
 
 # --- output -------------------------------------------------------------------------------
 
-LEGEND = ("cell: turns lost/turns, retries wasted, mean time to success of the turns that "
-          "succeeded (field seconds; — when every turn was lost). A session: turns of growing "
+LEGEND = ("cell: turns lost/turns, retries wasted, time until every turn was answered (requests and "
+          "backoff, field seconds; — when a turn was lost). A session: turns of growing "
           "context (1, 3, 6, 10 MB), each streaming longer the bigger it is, a think time between turns; "
           "each turn retried per the row's schedule.")
 

@@ -23,6 +23,8 @@ def _harness(*args, env=None, timeout=300):
     (["run", "--all", "--repeats", "-1"], "resetlab: error: --repeats: got -1; allowed an integer >= 1"),
     (["run", "--world", "h1-idle", "--time-scale", "0"], "resetlab: error: --time-scale: got 0.0"),
     (["report", "/nonexistent"], "resetlab: error: DIR: got '/nonexistent'"),
+    (["run", "--world", "h2", "--mitigation-turns", "0"], "resetlab: error: --mitigation-turns: got 0"),
+    (["mitigate", "--world", "h2", "--turns", "0"], "resetlab: error: turns: got 0"),
     (["probe", "--base-url", "ftp://x"], "resetlab: error: --base-url: got 'ftp://x'"),
     (["probe", "--base-url", "http://127.0.0.1:9", "--api-key-env", "RESETLAB_UNSET_VAR"],
      "resetlab: error: --api-key-env: got 'RESETLAB_UNSET_VAR'"),

@@ -62,8 +62,9 @@ def test_session_accounting_from_scripted_outcomes():
     # the first turn opens a connection; later ones reuse a pooled one idle for the think time
     assert [s.think_time for s in rw.specs] == [None, None, None, 300, 300, 300]
     assert row["shrinks"] == 4
-    # time to success of turn 0: three requests of 0.5 / 0.5 = 1 field s each + 1.5 s of backoff
-    assert row["time_to_success_s"] == pytest.approx(4.5)
+    # turn 0: three requests of 0.5 / 0.5 = 1 field s each + 1.5 s of backoff; turn 1 was lost
+    assert row["turn_time_to_success_s"] == pytest.approx(4.5)
+    assert row["time_to_success_s"] is None and row["session_s"] == pytest.approx(6 + 3)
     assert row["outcomes"] == {"reset_before_headers": 1, "timeout": 1, "completed": 1, "reset_mid_stream": 3}
 
 
@@ -110,10 +111,11 @@ def test_keepalive_removes_h2_resets(world_runner):
     assert none["turns_lost"] == 1, none
     assert none["retries_wasted"] == mit.SCHEDULES["sdk"].retries, none
     assert set(none["turn_log"][1]["outcomes"]) == {"reset_before_headers"}, none
-    assert none["time_to_success_s"] == none["turn_log"][0]["time_s"]  # only turn 0 succeeded
+    assert none["time_to_success_s"] is None
+    assert none["turn_time_to_success_s"] == none["turn_log"][0]["time_s"]  # only turn 0 succeeded
     # keepalive 30 s < NAT 120 s keeps the mapping: every turn completes on the first attempt
     assert ka["turns_lost"] == 0 and ka["retries"] == 0 and ka["outcomes"] == {"completed": 2}, ka
-    assert ka["time_to_success_s"] > 0
+    assert ka["time_to_success_s"] == pytest.approx(ka["session_s"]) and ka["time_to_success_s"] > 0
 
 
 @pytest.mark.netns
