@@ -10,6 +10,7 @@ Commands (argparse subparsers; each lives next to its code and registers itself 
     mitigate  sessions of turns under mitigations on built-in worlds (harness/mitigations.py)
     workload  real Claude Code through a growing session in a world; fieldlog tables of its JSONL
               (harness/workload.py)
+    lab-vs-field  Claude Code sessions in each world vs the field report's signature (harness/labfield.py)
 """
 
 from __future__ import annotations
@@ -43,6 +44,9 @@ def build_parser() -> argparse.ArgumentParser:
     from harness import workload
 
     workload.add_parser(sub)
+    from harness import labfield
+
+    labfield.add_parser(sub)
     return parser
 
 
