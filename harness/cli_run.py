@@ -44,7 +44,7 @@ def add_parsers(sub) -> None:
     r.add_argument("--no-mitigations", action="store_true",
                    help="skip the mitigation sessions (harness/mitigations.py) after each world's probes")
     r.add_argument("--mitigation-turns", type=int, default=None, metavar="N",
-                   help="turns per mitigation session (default: one per context size, 1/3/6/10 MB)")
+                   help="turns per mitigation session (default: one per context size, 1/6/10 MB)")
     r.set_defaults(func=cmd_run)
     rp = sub.add_parser("report", help="re-render a results folder")
     rp.add_argument("dir")
@@ -124,24 +124,28 @@ def cmd_run(args: argparse.Namespace) -> int:
                 d = r.to_dict()
                 d["probe"]["target"] = f"world {w.name}"
                 f.write(json.dumps(d, sort_keys=True) + "\n")
-    if not args.no_mitigations:
-        _mitigate(worlds, out, args)
     with open(os.path.join(out, "outages.json"), "w") as f:
         json.dump(outages, f)
     with open(os.path.join(out, "worlds.json"), "w") as f:
         json.dump({w.name: w.to_dict() for w in worlds}, f, indent=2)
+    # The falsification table first: it is what the run is for, and the mitigation
+    # sessions after it take several more minutes.
     render(out)
     with open(os.path.join(out, "falsification.md")) as f:
-        md = f.read()
-    print(md.split("## ")[0].strip())
-    if "\n## Mitigations" in md:
-        print("\n## Mitigations" + md.split("\n## Mitigations", 1)[1].split("\n## ")[0].rstrip())
-    print(f"\nresults: {out} (falsification.json, falsification.md, report.html, probes.jsonl); "
-          f"alpha {engine.ALPHA}, MDE {engine.MDE:.0%}")
+        print(f.read().split("## ")[0].strip(), flush=True)
+    if not args.no_mitigations:
+        _mitigate(worlds, out, args)
+        render(out)
+        with open(os.path.join(out, "falsification.md")) as f:
+            md = f.read()
+        if "\n## Mitigations" in md:
+            print("\n## Mitigations" + md.split("\n## Mitigations", 1)[1].split("\n## ")[0].rstrip())
+    print(f"\nresults: {out} (falsification.json, falsification.md, report.html, probes.jsonl"
+          f"{'' if args.no_mitigations else ', mitigations.jsonl'}); alpha {engine.ALPHA}, MDE {engine.MDE:.0%}")
     return 0
 
 
-MITIGATION_WORLDS = 3  # worlds whose mitigation sessions run at once (each its own namespaces)
+MITIGATION_WORLDS = 5  # worlds whose mitigation sessions run at once (each its own namespaces)
 
 
 def _mitigate(worlds: list, out: str, args: argparse.Namespace) -> None:
@@ -153,6 +157,7 @@ def _mitigate(worlds: list, out: str, args: argparse.Namespace) -> None:
     from concurrent.futures import ThreadPoolExecutor
 
     from harness import mitigations as mit
+    from harness.run import results
 
     session = mit.Session()
     turns = args.mitigation_turns or len(session.sizes)
@@ -163,20 +168,20 @@ def _mitigate(worlds: list, out: str, args: argparse.Namespace) -> None:
     def one(w) -> list[dict]:
         rows = mit.run_mitigations(w, mit.DEFAULT, turns, args.seed, session=session, backend=args.backend,
                                    stop=stop)
+        with lock, open(os.path.join(out, "mitigations.jsonl"), "a") as f:  # kept as each world ends
+            for row in rows:
+                f.write(json.dumps(row, sort_keys=True) + "\n")
         print(f"  {w.name}: done", file=sys.stderr, flush=True)
         return rows
 
+    lock = threading.Lock()
     with ThreadPoolExecutor(max_workers=MITIGATION_WORLDS) as pool:
         futures = [pool.submit(one, w) for w in worlds]
         try:
-            results = [f.result() for f in futures]
+            results(futures)
         except BaseException:
             stop.set()  # Ctrl-C or a failure: sessions stop at their next attempt, worlds tear down
             raise
-    with open(os.path.join(out, "mitigations.jsonl"), "a") as f:
-        for rows in results:
-            for row in rows:
-                f.write(json.dumps(row, sort_keys=True) + "\n")
 
 
 def _outage_windows(rw) -> list[dict]:

@@ -1,6 +1,6 @@
 """The mitigation runner: what a user (or a client) could change, measured on a world.
 
-A *session* is a sequence of turns whose request context grows (1, 3, 6, 10 MB: the field
+A *session* is a sequence of turns whose request context grows (1, 6, 10 MB: the field
 report's large sessions) with a think time between turns (field seconds, scaled by the
 world's time_scale). Each turn is one request, retried on failure per a retry schedule. A
 *mitigation* is a small data object (registry below) that changes how the session's
@@ -10,8 +10,11 @@ consecutive failures.
 
 Pooled reuse: with `pooled` (the default, like every SDK's connection pool), every turn after
 the first is sent on a keep-alive connection that has been idle for the think time (the raw
-client's `think_time`: a warm-up request, the idle gap, then the turn's request), and so is
-every retry of it (the pool holds other connections just as stale) unless `fresh_retry`.
+client's `think_time`: a warm-up request, the idle gap, then the turn's request). A failed
+connection leaves the pool; the retry takes the next idle one if there is one. The pool holds
+POOL_IDLE connections at the start of a turn (a CLI's main request plus a side request such
+as the title or token count: two), so the first retry lands on a connection just as stale
+and later ones on fresh connections; `fresh_retry` sends every retry on a fresh connection.
 The raw client only reuses HTTP/1.1 connections: with protocol h2c the turns go on fresh
 connections, and the row says so in `note`.
 
@@ -45,8 +48,9 @@ from dataclasses import dataclass, fields, replace
 from harness.worlds.model import ProbeSpec, World
 from netem.errors import ConfigError
 
-SIZES = (1_000_000, 3_000_000, 6_000_000, 10_000_000)  # field-report-like growing context
+SIZES = (1_000_000, 6_000_000, 10_000_000)  # field-report-like growing context (1-3 MB, >= 6 MB buckets)
 MIN_SIZE = 1024
+POOL_IDLE = 2  # idle keep-alive connections in the pool when a turn starts (module docstring)
 
 
 # --- retry schedules ----------------------------------------------------------------------
@@ -148,8 +152,8 @@ class Session:
     between turns, minutes in the field."""
 
     sizes: tuple[int, ...] = SIZES
-    duration: float = 30.0  # field seconds of stream at any size ...
-    duration_per_mb: float = 15.0  # ... plus this per MB of request
+    duration: float = 20.0  # field seconds of stream at any size ...
+    duration_per_mb: float = 12.0  # ... plus this per MB of request: 32, 92, 140 s
     think_time: float = 450.0  # idle gap before each turn after the first, field seconds
 
     def __post_init__(self) -> None:
@@ -171,7 +175,7 @@ def _spec(m: Mitigation, session: Session, turn: int, attempt: int, failures: in
     size = session.size(turn)
     if m.shrink_after:
         size = max(MIN_SIZE, size >> (failures // m.shrink_after))
-    reuse = m.pooled and m.protocol == "http1" and turn > 0 and (attempt == 0 or not m.fresh_retry)
+    reuse = m.pooled and m.protocol == "http1" and turn > 0 and attempt < (1 if m.fresh_retry else POOL_IDLE)
     return ProbeSpec(size=size, duration=session.stream_seconds(turn), keepalive=m.keepalive, protocol=m.protocol,
                      think_time=session.think_time if reuse and session.think_time else None,
                      seed=seed)
@@ -256,16 +260,23 @@ def run_mitigations(world: World, mitigations, turns: int = 3, seed: int = 0, *,
         with RunningWorld(world, backend=backend) as started:
             return run_mitigations(world, ms, turns, seed, session=session, rw=started, parallel=parallel,
                                    stop=stop)
+    from harness.run import results
+
+    stop = stop or threading.Event()
     with ThreadPoolExecutor(max_workers=max(1, min(parallel, len(ms)))) as pool:
-        return list(pool.map(lambda m: run_session(rw, m, session, turns, seed, stop=stop), ms))
+        try:
+            return results([pool.submit(run_session, rw, m, session, turns, seed, stop=stop) for m in ms])
+        except BaseException:
+            stop.set()  # the other sessions end at their next attempt
+            raise
 
 
 # --- output -------------------------------------------------------------------------------
 
 LEGEND = ("cell: turns lost/turns, retries wasted, time until every turn was answered (requests and "
           "backoff, field seconds; — when a turn was lost). A session: turns of growing "
-          "context (1, 3, 6, 10 MB), each streaming longer the bigger it is, a think time between turns; "
-          "each turn retried per the row's schedule.")
+          "context (1, 6, 10 MB), each streaming longer the bigger it is (32, 92, 140 s), a think time "
+          "(450 s) between turns; each turn retried per the row's schedule.")
 
 
 def load(path: str) -> list[dict]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import random
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import replace
 
 from harness import engine
@@ -40,7 +40,17 @@ def run_arms(rw: RunningWorld, arms: list[tuple[str, ProbeSpec]], repeats: int, 
     if not jobs:
         return []
     with ThreadPoolExecutor(max_workers=max(1, min(parallel, len(jobs)))) as pool:
-        return list(pool.map(one, jobs))
+        return results([pool.submit(one, job) for job in jobs])
+
+
+def results(futures: list[Future]) -> list:
+    """Each future's result, in order, waiting in short slices: a main thread blocked in a
+    bare Future.result() does not see Ctrl-C when another thread took the signal, so the
+    KeyboardInterrupt (and the worlds' teardown) would wait for the slowest probe."""
+    while True:
+        done, pending = wait(futures, timeout=0.2)
+        if not pending or any(f.exception() is not None for f in done):
+            return [f.result() for f in futures]
 
 
 def falsify_running(rw: RunningWorld, target: str, repeats: int = DEFAULT_REPEATS, parallel: int = 16,
