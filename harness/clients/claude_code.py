@@ -32,6 +32,8 @@ Modes (probe.extra["mode"]):
                      ($HOME/.claude/projects/<project>/<session>.jsonl): system/api_error
                      records (retryAttempt, maxRetries, retryInMs, cause, error) and the final
                      assistant record (isApiErrorMessage + its text, or a normal answer).
+                     `Tui` is that terminal as an object kept across turns (`turn_in`: one
+                     more turn of the same process, e.g. the workload's persistent mode).
 Both modes write the debug log (--debug-file), whose "Connection error details: code=X,
 message=Y" and "Error streaming, falling back to non-streaming mode: M" lines are Claude
 Code's own account of a connection failure.
@@ -159,6 +161,8 @@ class ClaudeCodeRun:
     message_stop: bool | None = None  # the answer was complete (None: not known yet)
     stdout_tail: str = ""
     stderr_tail: str = ""
+    submitted: float = 0.0  # time.time() when Enter was pressed (interactive)
+    ended: float = 0.0  # time.monotonic() when the turn was over
     origin: retries.OriginView | None = None  # conversation requests of this probe
     origin_all: retries.OriginView | None = None  # every request of this probe
 
@@ -327,71 +331,156 @@ def _text_of(record: dict) -> str:
     return "".join(c.get("text", "") for c in content if isinstance(c, dict) and c.get("type") == "text")
 
 
-def _run_interactive(probe: Probe, env: dict[str, str], project: str, home: str, debug_file: str,
-                     deadline: float, res: ClaudeCodeRun, args: tuple[str, ...] = ()) -> None:
-    """One turn on a pseudo-terminal. `args` go on the command line (e.g. --resume ID); only
-    session records written during this turn count (an existing session is resumed)."""
-    since = session_marks(home)
-    master, slave = os.openpty()
-    _winsize(slave)
-    cmd = [*probe.extra.get("wrap", ()), node_binary(), CLI, "--debug-file", debug_file, *args]
-    t0 = time.monotonic()
-    proc = subprocess.Popen(cmd, cwd=project, env=env, stdin=slave, stdout=slave, stderr=slave,
-                            start_new_session=True, close_fds=True)
-    os.close(slave)
-    buf = bytearray()
+class Tui:
+    """Interactive Claude Code on a pseudo-terminal (os.openpty, 120x40), kept across turns:
+    `turn(text, deadline, res)` waits for the input box, puts `text` in it, presses Enter and
+    waits for the turn to end, parsing the session records written meanwhile into `res`.
+    Construct it in the network namespace the client must run in (the process stays
+    there); `close()` ends it. One process keeps its HTTP connection pool between turns.
 
-    def pump(seconds: float) -> None:
+    Text is written as a bracketed paste (ESC[200~ ... ESC[201~) when it is long or has
+    newlines - Claude Code shows "[Pasted text #N]" and sends the whole text on Enter - and
+    typed otherwise; writes alternate with reading the screen so neither side blocks."""
+
+    PASTE_OVER = 200  # characters
+
+    def __init__(self, probe: Probe, home: str, project: str, debug_file: str,
+                 args: tuple[str, ...] = ()):
+        self.probe, self.home, self.debug_file = probe, home, debug_file
+        self.probe_id = retries.new_probe_id()
+        env = _env(probe, home, self.probe_id, "xterm-256color")
+        self.master, slave = os.openpty()
+        _winsize(slave)
+        cmd = [*probe.extra.get("wrap", ()), node_binary(), CLI, "--debug-file", debug_file, *args]
+        self.t0 = time.monotonic()
+        try:
+            self.proc = subprocess.Popen(cmd, cwd=project, env=env, stdin=slave, stdout=slave, stderr=slave,
+                                         start_new_session=True, close_fds=True)
+        except BaseException:
+            os.close(self.master)
+            raise
+        finally:
+            os.close(slave)
+        self.buf = bytearray()
+        self.turns = 0
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def pump(self, seconds: float) -> None:
         end = time.monotonic() + seconds
         while time.monotonic() < end:
-            r, _, _ = select.select([master], [], [], min(0.05, max(0.0, end - time.monotonic())))
+            r, _, _ = select.select([self.master], [], [], min(0.05, max(0.0, end - time.monotonic())))
+            if r and not self._read():
+                return
+
+    def _read(self) -> bool:
+        try:
+            data = os.read(self.master, 65536)
+        except OSError:
+            return False
+        self.buf.extend(data)
+        return bool(data)
+
+    def screen(self, since: int = 0) -> str:
+        return ANSI.sub(b"", bytes(self.buf[since:])).decode("utf-8", "replace")
+
+    def wait_ready(self, timeout: float, since: int = 0) -> bool:
+        """Until the input box's hint is drawn (after byte `since` of the output)."""
+        end = time.monotonic() + timeout
+        while time.monotonic() < end and self.alive():
+            if "forshortcuts" in re.sub(r"\s", "", self.screen(since)):
+                return True
+            self.pump(0.1)
+        return False
+
+    def write(self, data: bytes, timeout: float, chunk: int = 65536) -> bool:
+        """All of `data` to the terminal within `timeout` s, reading its output between
+        writes (Node writes to a tty synchronously: an unread screen would block it)."""
+        view = memoryview(data)
+        end = time.monotonic() + timeout
+        while view and self.alive() and time.monotonic() < end:
+            r, w, _ = select.select([self.master], [self.master], [], 0.5)
             if r:
-                try:
-                    data = os.read(master, 65536)
-                except OSError:
-                    return
-                if not data:
-                    return
-                buf.extend(data)
+                self._read()
+            if w:
+                view = view[os.write(self.master, view[:chunk]):]
+        return not view
 
-    def screen() -> str:
-        return ANSI.sub(b"", bytes(buf)).decode("utf-8", "replace")
+    def put(self, text: str, timeout: float) -> bool:
+        """Text into the input box within `timeout` s: typed when short and one line, else
+        pasted - then only once Claude Code shows its "[Pasted text #N ...]" placeholder,
+        for an Enter while it still says "Pasting text..." is lost (measured: a 2 MB paste
+        never submitted when Enter followed it by 0.4 s)."""
+        data = text.encode()
+        if len(text) <= self.PASTE_OVER and "\n" not in text:
+            return self.write(data, timeout)
+        end = time.monotonic() + timeout
+        mark = len(self.buf)
+        if not self.write(b"\x1b[200~" + data + b"\x1b[201~", timeout):
+            return False
+        while time.monotonic() < end and self.alive():
+            if "[Pastedtext#" in re.sub(r"\s", "", self.screen(mark)):
+                return True
+            self.pump(0.05)
+        return False
 
-    try:
-        # Ready when the input box's hint is drawn.
-        while time.monotonic() - t0 < min(deadline, 30.0) and proc.poll() is None:
-            pump(0.1)
-            if "forshortcuts" in re.sub(r"\s", "", screen()):
-                break
-        pump(0.3)
-        os.write(master, prompt_text(probe).encode())
-        pump(0.4)
-        mark = len(buf)
-        os.write(master, b"\r")
-        while time.monotonic() - t0 < deadline and proc.poll() is None:
-            pump(0.1)
-            if _turn_over(_session_records(home, since)) is not None or _idle_again(bytes(buf[mark:])):
+    def turn(self, text: str, deadline: float, res: ClaudeCodeRun, submit_at: float | None = None) -> None:
+        """One turn: wait for the input box, put `text` in it, press Enter (not before the
+        Unix time `submit_at`, if given: the text is in the box meanwhile, as a user's
+        would be) and wait for the turn to end. `deadline` and `res.wall` count from the
+        process start on the first turn (start-up included), from Enter on later ones."""
+        since = session_marks(self.home)
+        first = self.turns == 0
+        self.turns += 1
+        begin = self.t0 if first else time.monotonic()
+        self.wait_ready(min(deadline, 30.0) - (time.monotonic() - begin))
+        self.pump(0.3)
+        if not self.put(text, max(1.0, deadline - (time.monotonic() - begin))):
+            raise RuntimeError(f"claude-code: could not put {len(text)} characters into the input box in time")
+        self.pump(0.4)
+        if submit_at is not None:
+            self.pump(submit_at - time.time())
+        start = begin if first else time.monotonic()
+        mark = len(self.buf)
+        res.submitted = time.time()
+        os.write(self.master, b"\r")
+        while time.monotonic() - start < deadline and self.alive():
+            self.pump(0.1)
+            if _turn_over(_session_records(self.home, since)) is not None or _idle_again(bytes(self.buf[mark:])):
                 break
         else:
-            res.killed = proc.poll() is None
+            res.killed = self.alive()
         grace = time.monotonic() + 2.0  # let the last records and screen updates land
-        while not res.killed and _turn_over(_session_records(home, since)) is None and time.monotonic() < grace:
-            pump(0.1)
-        pump(0.3)
-    finally:
-        _stop(proc)
-        os.close(master)
-    res.wall = time.monotonic() - t0
-    res.exit_code = proc.returncode
-    res.screen = screen()[-6000:]
-    records = _session_records(home, since)
-    res.api_errors = [r for r in records if r.get("type") == "system" and r.get("subtype") == "api_error"]
-    res.assistant = [r for r in records if r.get("type") == "assistant"]
-    end = _turn_over(records) or (res.assistant[-1] if res.assistant and not res.killed else None)
-    if end is not None:
-        res.text = _text_of(end)
-        res.is_error = bool(end.get("isApiErrorMessage"))
-        res.message_stop = bool((end.get("message") or {}).get("stop_reason"))
+        while not res.killed and time.monotonic() < grace and not (
+                _turn_over(_session_records(self.home, since)) is not None and _idle_again(bytes(self.buf[mark:]))):
+            self.pump(0.1)
+        self.pump(0.3)
+        res.ended = time.monotonic()
+        res.wall = res.ended - start
+        res.exit_code = self.proc.poll()
+        res.screen = self.screen(mark)[-6000:]
+        records = _session_records(self.home, since)
+        res.api_errors = [r for r in records if r.get("type") == "system" and r.get("subtype") == "api_error"]
+        res.assistant = [r for r in records if r.get("type") == "assistant"]
+        end = _turn_over(records) or (res.assistant[-1] if res.assistant and not res.killed else None)
+        if end is not None:
+            res.text = _text_of(end)
+            res.is_error = bool(end.get("isApiErrorMessage"))
+            res.message_stop = bool((end.get("message") or {}).get("stop_reason"))
+
+    def close(self) -> None:
+        _stop(self.proc)
+        try:
+            os.close(self.master)
+        except OSError:
+            pass
+
+    def __enter__(self) -> Tui:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 def _error_type_in(text: str) -> str | None:
@@ -489,10 +578,10 @@ def run_in_home(probe: Probe, home: str, project: str, debug_file: str,
     session there can be resumed with args=("--resume", SESSION_ID). Only the session
     records written during this run are parsed."""
     mode = _check(probe)
-    probe_id = retries.new_probe_id()
     deadline = float(probe.extra.get("deadline") or default_deadline(probe))
     res = ClaudeCodeRun(mode=mode)
     if mode == "print":
+        probe_id = retries.new_probe_id()
         since = session_marks(home)
         _run_print(probe, _env(probe, home, probe_id, "dumb"), project, debug_file, deadline, res,
                    args)
@@ -501,21 +590,50 @@ def run_in_home(probe: Probe, home: str, project: str, debug_file: str,
                           if r.get("type") == "system" and r.get("subtype") == "api_error"]
         res.assistant = [r for r in records if r.get("type") == "assistant"]
     else:
-        _run_interactive(probe, _env(probe, home, probe_id, "xterm-256color"), project, home,
-                         debug_file, deadline, res, args)
+        with Tui(probe, home, project, debug_file, args) as tui:
+            probe_id = tui.probe_id
+            tui.turn(prompt_text(probe), deadline, res)
+    return finish(probe, probe_id, res, debug_file)
+
+
+def turn_in(tui: Tui, probe: Probe, text: str,
+            submit_at: float | None = None) -> tuple[ProbeRecord, ClaudeCodeRun]:
+    """One turn of a running Tui (a persistent session): `text` is the prompt, `probe` the
+    turn's parameters for the record and its deadline (the process's environment, set when
+    the Tui started, stays), `submit_at` as in Tui.turn. Only the origin's records from
+    this turn on count (every turn has the Tui's probe id)."""
+    deadline = float(probe.extra.get("deadline") or default_deadline(probe))
+    res = ClaudeCodeRun(mode="interactive")
+    debug_from = os.path.getsize(tui.debug_file) if os.path.exists(tui.debug_file) else 0
+    since = time.time()
+    tui.turn(text, deadline, res, submit_at=submit_at)
+    # the turn is over, so its requests are logged: no need to wait long for attempts that
+    # Claude Code counted but the origin never saw
+    return finish(probe, tui.probe_id, res, tui.debug_file, debug_from=debug_from,
+                  keep=lambda r: r.get("ts", 0) >= since - 0.001, collect_timeout=1.0)
+
+
+def finish(probe: Probe, probe_id: str, res: ClaudeCodeRun, debug_file: str, debug_from: int = 0,
+           keep=None, collect_timeout: float = 5.0) -> tuple[ProbeRecord, ClaudeCodeRun]:
+    """A run's debug log (from byte `debug_from`), the origin's view of its requests (probe
+    id, and `keep`) and the record. Attempts: the origin's count, or more when Claude Code
+    said it retried requests that never reached the origin (e.g. a stale pooled connection
+    reset before the request got through)."""
     try:
         with open(debug_file, encoding="utf-8", errors="replace") as f:
+            f.seek(debug_from)
             res.debug_errors = [ln.rstrip("\n") for ln in f if "[ERROR]" in ln]
     except OSError:
         pass
     said = 1 + max(len(res.api_retries), len(res.api_errors)) + (1 if res.fell_back else 0)
-    res.origin_all = retries.collect(probe.extra, probe_id, expect=said)
+    res.origin_all = retries.collect(probe.extra, probe_id, keep=keep, expect=said,
+                                    timeout=collect_timeout)
     if res.origin_all is not None:
         res.origin = retries.summarize(r for r in res.origin_all.records if is_main(r))
     obs = observe(res)
     outcome = classify(obs)
     if res.origin is not None and res.origin.attempts:
-        attempts, delays = res.origin.attempts, res.origin.delays
+        attempts, delays = max(res.origin.attempts, said), res.origin.delays
         request_bytes = res.origin.records[0].get("body_bytes", 0)
         last = res.origin.last
         request_id = last.get("request_id") if obs.status is not None else None
