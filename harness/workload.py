@@ -23,6 +23,18 @@ The synthetic assistant record carries a tiny `usage`, and DISABLE_AUTO_COMPACT=
 CLAUDE_CODE_BLOCKING_LIMIT_OVERRIDE keep Claude Code from compacting or refusing a context
 that is far above a real model's window (the mock reports input_tokens = body bytes / 4).
 
+Persistent mode (`persistent=True`, `--persistent`): ONE interactive Claude Code process
+(claude_code.Tui) for every turn, so its HTTP connection pool carries over between turns as
+in a real user's session. The context grows through the prompt instead: a turn's missing
+bytes are pasted (bracketed paste; Claude Code shows "[Pasted text #N]" and sends the whole
+text) ahead of the prompt, so the session file holds them too. The next turn's text is put
+in the input box right after the previous turn and Enter is pressed think time (scaled)
+after the previous turn's last request finished at the origin; `Turn.idle` is the idle time
+so measured. The runner's own floor is ~1.5 s plus the paste (2-3 s for 2-7 MB): a shorter
+scaled think time gives that instead. Every turn carries the process's one probe id; a
+turn's requests are the origin's records from the turn's start on. Claude Code closes a pooled
+connection idle ~4 s (unscaled), which bounds what a world's idle limit can do to it.
+
 Bounded: CLAUDE_CODE_MAX_RETRIES = max_retries (default 2); think time between turns and
 the answer's duration are field seconds, scaled by the world's time_scale; each turn's
 deadline is claude_code.default_deadline() of its probe (whose API_TIMEOUT_MS comes from
@@ -30,7 +42,8 @@ RunningWorld.client_probe, i.e. the scaled world) plus upload time.
 
 Afterwards the session files ($HOME/.claude/projects/<project>/<session>.jsonl) are copied
 to `out/projects/`, the per-turn table to `out/workload.json` and Claude Code's debug logs
-to `out/debug/turn-N.txt`; `out` defaults to a new temp folder that the caller removes.
+to `out/debug/turn-N.txt` (persistent: `out/debug/session.txt` and each turn's screen in
+`out/debug/screen-N.txt`); `out` defaults to a new temp folder that the caller removes.
 Nothing else is under out/, so `analyze([out])` reads exactly the session files.
 """
 
@@ -63,6 +76,7 @@ DEFAULT_ANSWER = 10.0  # field seconds of streamed answer
 # What a resumed turn adds to the request beyond the synthetic bytes: the new prompt, the
 # previous answer and record framing (measured: 450-480 bytes with the default answer).
 TURN_OVERHEAD = 500
+PASTE_OVERHEAD = 380  # the same for a persistent turn, whose context is pasted into the prompt
 PROMPT = "Reply with one word."
 SYNTHETIC_REPLY = "Noted."
 NO_COMPACT_ENV = {"DISABLE_AUTO_COMPACT": "1", "CLAUDE_CODE_BLOCKING_LIMIT_OVERRIDE": str(10**9)}
@@ -87,8 +101,14 @@ class Turn:
     api_errors: int  # system/api_error records Claude Code wrote during the turn
     synthetic_error: bool  # the turn ended in an "API Error" assistant message
     message: str | None  # what Claude Code showed
-    wall: float  # seconds, process start to turn over (includes ~1-2 s of start-up)
+    wall: float  # seconds to turn over: from process start (~1-2 s of start-up), or from
+    # Enter for a persistent session's later turns
     session_bytes: int  # size of the session file after the turn
+    # lab seconds from the previous turn's last request finishing at the origin to this
+    # turn's Enter: how long the connections stayed idle (None: the first turn)
+    idle: float | None = None
+    retry_attempts: list[int] = field(default_factory=list)  # retryAttempt of each api_error
+    request_ids: list[str] = field(default_factory=list)  # the origin's ids of `requests`
 
 
 @dataclass
@@ -99,6 +119,8 @@ class Workload:
     session_file: str  # the copy under out_dir/projects
     max_retries: int
     sizes: tuple[int, ...]
+    persistent: bool = False  # one Claude Code process for all turns
+    think_time: float = DEFAULT_THINK  # field seconds
     turns: list[Turn] = field(default_factory=list)
     wall: float = 0.0
 
@@ -114,9 +136,11 @@ class Workload:
         return d
 
     def table(self) -> str:
-        head = ("turn", "target", "sent", "attempts", "outcome", "api_errors", "wall s", "session")
-        rows = [(str(t.index), _mb(t.target), _mb(t.request_bytes), str(t.attempts), t.outcome,
-                 str(t.api_errors), f"{t.wall:.1f}", _mb(t.session_bytes)) for t in self.turns]
+        head = ("turn", "target", "sent", "idle s", "attempts", "outcome", "api_errors", "wall s", "session")
+        rows = [(str(t.index), _mb(t.target), _mb(t.request_bytes), "-" if t.idle is None else f"{t.idle:.1f}",
+                 str(t.attempts), t.outcome, str(t.api_errors) + (f" (retry {','.join(map(str, t.retry_attempts))})"
+                                                                   if t.retry_attempts else ""),
+                 f"{t.wall:.1f}", _mb(t.session_bytes)) for t in self.turns]
         widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(head)]
         lines = ["  ".join(h.ljust(w) for h, w in zip(head, widths, strict=True))]
         lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in rows]
@@ -207,15 +231,37 @@ def _check_sizes(sizes: tuple[int, ...]) -> tuple[int, ...]:
     return sizes
 
 
+def _turn_probe(rw, target: int, answer_s: float, seed: int, max_retries: int):
+    """The probe of a turn aiming at `target` request bytes: interactive, no prompt padding
+    (the runner grows the context itself), no compaction, a deadline with upload time."""
+    spec = ProbeSpec(size=target, duration=answer_s, client="claude-code", seed=seed)
+    base = rw.client_probe(spec)
+    probe = replace(base, size=0, max_retries=max_retries,
+                    extra={**base.extra, "mode": "interactive",
+                           "env": {**NO_COMPACT_ENV, **base.extra.get("env", {})}})
+    probe.extra["deadline"] = claude_code.default_deadline(probe) \
+        + (max_retries + 2) * target / UPLOAD_BYTES_PER_S
+    return probe
+
+
+def _last_finished(res) -> float:
+    """Unix time the turn's last request finished at the origin (else: when the turn was over)."""
+    seen = [r.get("timings", {}).get("finished") for r in (res.origin_all.records if res.origin_all else [])]
+    seen = [t for t in seen if t]
+    return max(seen) if seen else time.time() - (time.monotonic() - res.ended)
+
+
 def run_workload(rw, turns: int | None = None, sizes: tuple[int, ...] = DEFAULT_SIZES,
                  think_time: float = DEFAULT_THINK, max_retries: int = DEFAULT_RETRIES,
                  home: str | None = None, out: str | None = None, answer_s: float = DEFAULT_ANSWER,
-                 seed: int = 0) -> Workload:
+                 seed: int = 0, persistent: bool = False) -> Workload:
     """Drive real Claude Code (interactive) through `turns` turns (default: one per size) in
     a running world `rw` (harness.worlds.runtime.RunningWorld); turn i aims at a request of
     sizes[min(i, len(sizes) - 1)] bytes. `home`: a folder for the HOME and project (kept;
     default a temp folder, removed). `out`: where the session files and workload.json go
-    (default a new temp folder: the caller removes Workload.out_dir). Module docstring."""
+    (default a new temp folder: the caller removes Workload.out_dir). `persistent`: one
+    Claude Code process for every turn (its connection pool carries over), the context
+    pasted into the prompt; else a process per turn (--resume). Module docstring."""
     sizes = _check_sizes(sizes)
     turns = len(sizes) if turns is None else turns
     if not isinstance(turns, int) or turns < 1:
@@ -229,36 +275,44 @@ def run_workload(rw, turns: int | None = None, sizes: tuple[int, ...] = DEFAULT_
     os.makedirs(os.path.join(out_dir, "debug"), exist_ok=True)
     root = home or tempfile.mkdtemp(prefix="rl-cc-home-")
     wl = Workload(world=world.name, out_dir=out_dir, session_id="", session_file="",
-                  max_retries=max_retries, sizes=sizes)
+                  max_retries=max_retries, sizes=sizes, persistent=bool(persistent),
+                  think_time=think_time)
+    targets = [sizes[min(i, len(sizes) - 1)] for i in range(turns)]
+    tui = None
     t0 = time.monotonic()
     try:
         home_dir = project = session_path = ""
         context = claude_code.BASE_BODY  # what the next request would carry without padding
-        for i in range(turns):
-            if i and think_time:
-                time.sleep(world.seconds(think_time))
-            target = sizes[min(i, len(sizes) - 1)]
-            spec = ProbeSpec(size=target, duration=answer_s, client="claude-code", seed=seed + i)
-            base = rw.client_probe(spec)
-            probe = replace(base, size=0, max_retries=max_retries,
-                            extra={**base.extra, "mode": "interactive",
-                                   "env": {**NO_COMPACT_ENV, **base.extra.get("env", {})}})
+        last_end = None  # Unix time the previous turn's last request finished
+        for i, target in enumerate(targets):
+            probe = _turn_probe(rw, target, answer_s, seed + i, max_retries)
             if i == 0:  # the HOME approves the key the probe uses
                 home_dir, project = claude_code.make_home(root, api_key(probe))
-            probe.extra["deadline"] = claude_code.default_deadline(probe) \
-                + (max_retries + 2) * target / UPLOAD_BYTES_PER_S
-            pad = max(0, target - context - TURN_OVERHEAD)
-            padded = 0
-            if pad:
-                if not session_path:  # the first turn already needs context: start the session here
-                    wl.session_id = str(uuid.uuid4())
-                    session_path = os.path.join(project_dir(home_dir, project), wl.session_id + ".jsonl")
-                append_exchange(session_path, wl.session_id, project, pad, seed=seed * 1000 + i)
-                padded = pad
-            args = ("--resume", wl.session_id) if session_path else ()
-            debug_file = os.path.join(out_dir, "debug", f"turn-{i + 1}.txt")
-            record, res = rw.topo["client"].call(claude_code.run_in_home, probe, home_dir, project,
-                                                 debug_file, args)
+            pad = max(0, target - context - (PASTE_OVERHEAD if persistent else TURN_OVERHEAD))
+            if persistent:
+                if tui is None:  # its environment (API_TIMEOUT_MS) fits the largest turn
+                    first = _turn_probe(rw, max(targets), answer_s, seed, max_retries)
+                    tui = rw.topo["client"].call(claude_code.Tui, first, home_dir, project,
+                                                 os.path.join(out_dir, "debug", "session.txt"))
+                text = filler(pad, seed=seed * 1000 + i) + "\n\n" + PROMPT if pad else PROMPT
+                submit_at = last_end + world.seconds(think_time) if last_end is not None else None
+                record, res = claude_code.turn_in(tui, probe, text, submit_at=submit_at)
+                with open(os.path.join(out_dir, "debug", f"screen-{i + 1}.txt"), "w", encoding="utf-8") as f:
+                    f.write(res.screen)
+                if not tui.alive():
+                    raise RuntimeError(f"claude-code exited during turn {i + 1}: {tui.screen()[-1500:]}")
+            else:
+                if i and think_time:
+                    time.sleep(world.seconds(think_time))
+                if pad:
+                    if not session_path:  # the first turn already needs context: start the session here
+                        wl.session_id = str(uuid.uuid4())
+                        session_path = os.path.join(project_dir(home_dir, project), wl.session_id + ".jsonl")
+                    append_exchange(session_path, wl.session_id, project, pad, seed=seed * 1000 + i)
+                args = ("--resume", wl.session_id) if session_path else ()
+                debug_file = os.path.join(out_dir, "debug", f"turn-{i + 1}.txt")
+                record, res = rw.topo["client"].call(claude_code.run_in_home, probe, home_dir, project,
+                                                     debug_file, args)
             if not session_path:
                 files = claude_code.session_files(home_dir)
                 if len(files) != 1:
@@ -266,20 +320,26 @@ def run_workload(rw, turns: int | None = None, sizes: tuple[int, ...] = DEFAULT_
                 session_path = files[0]
                 wl.session_id = os.path.basename(session_path)[:-len(".jsonl")]
             elif claude_code.session_files(home_dir) != [session_path]:
-                raise RuntimeError("claude-code did not continue the session file "
-                                   f"(--resume {wl.session_id}): {claude_code.session_files(home_dir)}")
+                raise RuntimeError(f"claude-code did not continue the session file {wl.session_id}: "
+                                   f"{claude_code.session_files(home_dir)}")
             requests = [r.get("body_bytes", 0) for r in (res.origin.records if res.origin else [])]
             seen = res.origin_all.records if res.origin_all else []
             probe_id = (seen[0].get("headers") or {}).get(PROBE_ID_HEADER, "") if seen else ""
+            idle = round(res.submitted - last_end, 3) if last_end is not None else None
+            last_end = _last_finished(res)
             if requests:
                 context = max(requests)
             wl.turns.append(Turn(
-                index=i + 1, target=target, padded=padded, request_bytes=record.request_bytes,
+                index=i + 1, target=target, padded=pad, request_bytes=record.request_bytes,
                 requests=requests, probe_id=probe_id, outcome=record.label, kind=record.outcome, attempts=record.attempts,
                 api_errors=len(res.api_errors), synthetic_error=bool(res.is_error),
                 message=record.client_message, wall=round(res.wall, 3),
-                session_bytes=os.path.getsize(session_path)))
+                session_bytes=os.path.getsize(session_path), idle=idle,
+                retry_attempts=[e.get("retryAttempt") for e in res.api_errors],
+                request_ids=[r.get("request_id", "") for r in (res.origin.records if res.origin else [])]))
     finally:
+        if tui is not None:
+            tui.close()
         wl.wall = round(time.monotonic() - t0, 3)
         _keep(root, out_dir, wl)
         if home is None:
@@ -319,6 +379,9 @@ def add_parser(sub) -> argparse.ArgumentParser:
                    help="CLAUDE_CODE_MAX_RETRIES (default %(default)s)")
     p.add_argument("--think-time", type=float, default=DEFAULT_THINK, metavar="S",
                    help="field seconds between turns, scaled by the world (default %(default)s)")
+    p.add_argument("--persistent", action="store_true",
+                   help="one Claude Code process for every turn (its HTTP connection pool carries over; "
+                        "the context is pasted into the prompt) instead of a process per turn (--resume)")
     p.add_argument("--out", default=None, metavar="DIR",
                    help="keep the session files and workload.json here (default: a temp folder, removed)")
     p.add_argument("--backend", default="auto", choices=("auto", "kernel", "userspace"))
@@ -346,12 +409,13 @@ def run_cli(args: argparse.Namespace) -> int:
     try:
         with RunningWorld(world, backend=args.backend) as rw:
             wl = run_workload(rw, turns=args.turns, sizes=sizes, think_time=args.think_time,
-                              max_retries=args.max_retries, out=out or tmp)
+                              max_retries=args.max_retries, out=out or tmp, persistent=args.persistent)
         rep = analyze([wl.out_dir])
         if args.json:
             print(json.dumps({"workload": wl.to_dict(), "fieldlog": rep}))
         else:
-            print(f"workload: world {wl.world}, {len(wl.turns)} turns, max_retries {wl.max_retries}, "
+            print(f"workload: world {wl.world}, {len(wl.turns)} turns"
+                  f"{' in one process' if wl.persistent else ''}, max_retries {wl.max_retries}, "
                   f"{wl.wall:.1f} s" + (f"; logs in {out}" if out else ""))
             print(wl.table())
             print()
