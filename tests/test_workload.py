@@ -193,3 +193,87 @@ def test_control_workload_has_no_api_errors(world_runner, claude_folder, tmp_pat
     assert rep["totals"]["sessions"] == 1 and mine["synthetic"] == 0
     assert rep["retry_curve"] == [] and rep["by_code"] == {}
     assert {r["bucket"]: r["sessions"] for r in rep["size_buckets"]}[mine["files"][wl.session_file][0]] == 1
+
+
+# -- persistent mode: one Claude Code process, its connection pool kept between turns ---------
+#
+# h2's NAT forgets an idle flow after 120 field s = 2 s at time_scale 1/60. Claude Code
+# (undici) closes a pooled connection idle ~4 s (measured, unscaled), so the pooled
+# connection is stale on reuse when the idle time is between those: think 180 field s (3 s)
+# -> every later turn's first attempt is reset before it reaches the edge, one api_error
+# (retryAttempt 1), and the retry on a new connection answers. At 480 field s (8 s) the
+# client has already closed it: a new connection, no error.
+
+H2_SIZES = (100_000, 2_000_000, 7_000_000)
+
+
+def _edge_conn(rw, request_ids: list[str]) -> list[int]:
+    """The edge's client-side connection number of each request (by the origin's request id)."""
+    with open(os.path.join(rw.workdir, "edge.jsonl"), encoding="utf-8") as f:
+        conns = {r.get("request_id"): r["conn"] for r in map(json.loads, f) if r.get("request_id")}
+    return [conns[rid] for rid in request_ids]
+
+
+def _check_persistent_growth(rw, wl, sizes) -> None:
+    """The conversation requests the origin logged under the session's one probe id are
+    exactly the turns' requests, and each turn's first one is within 1 % of its target."""
+    assert len({t.probe_id for t in wl.turns}) == 1
+    mine = [r for r in rw.origin_records() if (r.get("headers") or {}).get(PROBE_ID_HEADER) == wl.turns[0].probe_id
+            and claude_code.is_main(r)]
+    assert sorted(r["request_id"] for r in mine) == sorted(i for t in wl.turns for i in t.request_ids)
+    by_id = {r["request_id"]: r["body_bytes"] for r in mine}
+    for t, target in zip(wl.turns, sizes, strict=True):
+        assert [by_id[i] for i in t.request_ids] == t.requests and t.requests[0] == t.request_bytes
+        assert abs(t.request_bytes - target) <= max(2_000, 0.01 * target), (target, t.request_bytes)
+    assert os.path.getsize(wl.session_file) > 0.95 * sizes[-1]  # the pasted context is in the session file
+
+
+@pytest.mark.netns
+@pytest.mark.slow
+@needs_node
+def test_h2_persistent_stale_pooled_connection_recovers_on_retry_1(world_runner, claude_folder, tmp_path):
+    rw = world_runner(by_name("h2"))
+    out = str(tmp_path / "out")
+    wl = run_workload(rw, sizes=H2_SIZES, think_time=180, max_retries=RETRIES, out=out, persistent=True)
+    assert wl.persistent and [t.outcome for t in wl.turns] == ["completed"] * 3, wl.table()
+    assert all(2.5 < t.idle < 3.5 for t in wl.turns[1:]), wl.table()
+    assert [t.retry_attempts for t in wl.turns] == [[], [1], [1]], wl.table()
+    assert [t.attempts for t in wl.turns] == [1, 2, 2]
+    # the failed attempt never reached the origin: one conversation request per turn there
+    assert [len(t.requests) for t in wl.turns] == [1, 1, 1]
+    _check_persistent_growth(rw, wl, H2_SIZES)
+    rep = analyze([out])
+    assert rep["totals"]["api_errors"] == 2 == sum(_count(out)["codes"].values())
+    assert {r["attempt"]: (r["triggered"], r["recovered"]) for r in rep["retry_curve"]} == {1: (2, 2)}
+    assert rep["chains"]["recovered"] == 2 and rep["synthetic_api_errors"]["count"] == 0
+
+
+@pytest.mark.netns
+@pytest.mark.slow
+@needs_node
+def test_h2_persistent_idle_past_the_clients_pool_timeout_is_clean(world_runner, claude_folder, tmp_path):
+    rw = world_runner(by_name("h2"))
+    wl = run_workload(rw, sizes=(100_000, 100_000), think_time=480, max_retries=RETRIES,
+                      out=str(tmp_path / "out"), persistent=True)
+    assert [t.outcome for t in wl.turns] == ["completed"] * 2 and wl.api_errors == 0, wl.table()
+    assert wl.turns[1].idle > 7.5
+    first, second = (_edge_conn(rw, t.request_ids)[0] for t in wl.turns)
+    assert second != first  # Claude Code opened a new connection: it had closed the idle one
+
+
+@pytest.mark.netns
+@pytest.mark.slow
+@needs_node
+def test_control_persistent_keeps_the_connection_and_has_no_api_errors(world_runner, claude_folder, tmp_path):
+    rw = world_runner(by_name("control"))
+    out = str(tmp_path / "out")
+    wl = run_workload(rw, sizes=SIZES, max_retries=RETRIES, out=out, persistent=True)
+    assert [t.outcome for t in wl.turns] == ["completed"] * len(SIZES), wl.table()
+    assert [t.attempts for t in wl.turns] == [1] * len(SIZES) and wl.api_errors == 0
+    _check_persistent_growth(rw, wl, SIZES)
+    # one process: turn 2 (idle well under ~4 s) reuses turn 1's connection
+    assert wl.turns[1].idle < 3.5, wl.table()
+    assert _edge_conn(rw, wl.turns[1].request_ids) == _edge_conn(rw, wl.turns[0].request_ids)
+    rep = analyze([out])
+    assert rep["totals"]["api_errors"] == 0 and rep["totals"]["sessions"] == 1
+    assert rep["retry_curve"] == [] and _count(out)["synthetic"] == 0
