@@ -2,7 +2,7 @@
 analyzer, and each world's distance to the field report's signature.
 
     python -m harness lab-vs-field [--world NAME ...|--all] [--sessions N] [--max-retries N]
-                                   [--out DIR] [--json]
+                                   [--persistent] [--think-time S] [--out DIR] [--json]
     python -m harness lab-vs-field --from DIR          # compare logs kept by an earlier run
 
 For every world: `sessions` workload sessions (harness/workload.py: one interactive Claude
@@ -88,6 +88,10 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--out", default=None, metavar="DIR", help="keep the logs here (default: a temp folder)")
     p.add_argument("--from", dest="from_dir", default=None, metavar="DIR",
                    help="compare the logs an earlier --out kept instead of running")
+    p.add_argument("--persistent", action="store_true",
+                   help="one Claude Code process per session (its connection pool spans the turns)")
+    p.add_argument("--think-time", type=float, default=None, metavar="S",
+                   help="field seconds between turns (default: the workload runner's)")
     p.add_argument("--backend", default="auto", choices=("auto", "kernel", "userspace"))
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=run_cli)
@@ -115,12 +119,17 @@ def run_cli(args: argparse.Namespace) -> int:
             worlds = [by_name(n) for n in (NAMES if args.all else args.world)]
             if not worlds:
                 raise ConfigError("--world", None, "one or more of " + ", ".join(NAMES) + ", or --all")
+            if args.think_time is not None and not 0 <= args.think_time <= 86400:
+                raise ConfigError("--think-time", args.think_time, "0..86400 field seconds")
+            kw = {"persistent": args.persistent}
+            if args.think_time is not None:
+                kw["think_time"] = args.think_time
             out = args.out or tempfile.mkdtemp(prefix="rl-labfield-")
             reports = {}
             for w in worlds:
                 print(f"{w.name}: {args.sessions} Claude Code session(s) ...", file=sys.stderr, flush=True)
                 reports[w.name] = run_world(w, os.path.join(out, w.name), args.sessions, args.max_retries,
-                                            args.backend)
+                                            args.backend, **kw)
     except (ValueError, NodeUnavailable) as exc:  # ConfigError is a ValueError
         return _err(str(exc))
     result = summary(reports)
