@@ -178,10 +178,14 @@ def _mitigate(worlds: list, out: str, args: argparse.Namespace) -> None:
     with ThreadPoolExecutor(max_workers=MITIGATION_WORLDS) as pool:
         futures = [pool.submit(one, w) for w in worlds]
         try:
-            results(futures)
+            done = results(futures)
         except BaseException:
             stop.set()  # Ctrl-C or a failure: sessions stop at their next attempt, worlds tear down
             raise
+    with open(os.path.join(out, "mitigations.jsonl"), "w") as f:  # all in: in the worlds' order
+        for rows in done:
+            for row in rows:
+                f.write(json.dumps(row, sort_keys=True) + "\n")
 
 
 def _outage_windows(rw) -> list[dict]:
