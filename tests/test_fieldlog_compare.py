@@ -43,4 +43,5 @@ def test_undefined_components_are_left_out_and_worlds_without_errors_rank_last()
     assert compare.closest(matches) == "near"
     text = compare.render(matches)
     assert "closest world: near" in text and "no api_error records" in text
+    assert "few records (near, far: < 10 api_errors)" in text
     assert compare.closest(compare.compare({"none": none})) is None

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from . import field
 
 COMPONENTS = ("retry_1", "retry_2", "retry_3+", "large_share")
+FEW = 10  # api_error records below which a world's rates are flagged as too few to read
 LARGEST = ">=6MB"
 
 
@@ -111,4 +112,8 @@ def render(matches: list[Match], field_sig: dict[str, float | None] | None = Non
                      + f" | {dist} |")
     name = closest(matches)
     lines += ["", f"closest world: {name}" if name else "closest world: none (no world logged an api_error)"]
+    few = [m.world for m in matches if 0 < m.api_errors < FEW]
+    if few:
+        lines.append(f"few records ({', '.join(few)}: < {FEW} api_errors): their rates are a draw or two, "
+                     "not a curve -- run more sessions (--sessions) before reading the distance")
     return "\n".join(lines) + "\n"
