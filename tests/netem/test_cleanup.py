@@ -69,7 +69,10 @@ def test_sigkilled_world_is_swept_by_cleanup():
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 def test_sigterm_and_ctrl_c_release_everything(sig):
-    child = subprocess.Popen([sys.executable, "-c", CHILD], stdout=subprocess.PIPE, text=True, cwd=ROOT)
+    # A shell's background job (e.g. `.ci/run ... &`) starts with SIGINT ignored, and the child
+    # would inherit that: give it the disposition a terminal's Ctrl-C meets.
+    child = subprocess.Popen([sys.executable, "-c", CHILD], stdout=subprocess.PIPE, text=True, cwd=ROOT,
+                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     run_id = child.stdout.readline().strip()
     mine = [n for n in nsexec.list_netns() if n.startswith(f"rl-{run_id}-")]
     inside = [p for n in mine for p in nsexec.pids_in_netns(n)]
