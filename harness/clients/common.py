@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import errno as errno_mod
 import fcntl
-import hashlib
 import json
 import os
 import shutil
 import subprocess
-import tempfile
 from typing import Any
 
 from .probe import Probe
@@ -92,7 +90,8 @@ def npm_installed(folder: str) -> bool:
 def ensure_npm(folder: str, timeout: float = 600.0) -> None:
     """`npm ci --prefix folder` from its lockfile if node_modules is missing or stale.
 
-    Serialized by a lock file (parallel test workers share the folder). Raises
+    Serialized by a lock on the folder's package-lock.json (parallel test workers share the
+    folder). Raises
     NodeUnavailable with a reason when node/npm are absent or the install fails.
     """
     if node_binary() is None:
@@ -102,9 +101,9 @@ def ensure_npm(folder: str, timeout: float = 600.0) -> None:
     npm = shutil.which("npm")
     if npm is None:
         raise NodeUnavailable(f"npm is not installed and {folder}/node_modules is missing")
-    digest = hashlib.sha256(folder.encode()).hexdigest()[:12]
-    lock_path = os.path.join(tempfile.gettempdir(), f"resetlab-npm-{digest}.lock")
-    with open(lock_path, "w") as lock:
+    # The lock is the folder's own committed package-lock.json (npm ci reads it, never
+    # writes it): no lock file is left anywhere.
+    with open(os.path.join(folder, "package-lock.json"), "rb") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if npm_installed(folder):
             return
