@@ -13,6 +13,8 @@ time_scale), with repeats:
     read_pace    HTTP/2, 4 KB window, reading 2 KB/s      base
     <arm>+keepalive  the failing arm with TCP keepalive 30 s   <arm>  (does it remove them?)
     <arm>+protocol   the failing arm over the other protocol    <arm>
+    <arm>+canary     the failing arm with an idle canary beside  base+canary (canary deaths:
+                     each probe                                  does a failure take it down?)
 
 A factor "raises" failures when its arm fails significantly more often than the base
 (one-sided Fisher exact test, alpha 0.05); a treatment "removes" them when the treated
@@ -52,13 +54,19 @@ STRESS = {
     "think_time": replace(BASE, think_time=450),  # > Cloudflare's 400 s, > consumer NATs' 350 s
     "read_pace": replace(BASE, duration=8, protocol="h2c", read_pace=2048, h2_window=4096),
 }
-TREATMENTS = ("keepalive", "protocol")
+TREATMENTS = ("keepalive", "protocol", "canary")
+# "canary": the failing arm again with an idle canary connection beside each probe (opened
+# first, checked with HEAD / when the probe ends); its deaths are compared with those of the
+# canaries of base+canary, whose probes do not fail: does a failure take the sibling down?
+CANARY_BASE = "base+canary"
 FAILING = 0.5  # an arm with at least this failure rate gets treatments
 
 
 def treated(arm: str, probe: ProbeSpec, treatment: str) -> ProbeSpec:
     if treatment == "keepalive":
         return replace(probe, keepalive=30)
+    if treatment == "canary":
+        return replace(probe, canary=True)
     return replace(probe, protocol="http1" if probe.protocol == "h2c" else "h2c",
                    h2_window=None if probe.protocol == "h2c" else probe.h2_window)
 
@@ -113,6 +121,9 @@ class Effect:
 
     def text(self, arms: dict[str, Arm]) -> str:
         a, b = arms[self.arm], arms[self.against]
+        if self.factor == "canary":
+            return (f"canaries dead: {self.arm} {a.canary_dead}/{a.canary_n} ({a.text()}) vs {self.against} "
+                    f"{b.canary_dead}/{b.canary_n} (one-sided Fisher p={self.p:.3f})")
         return f"{self.arm}: {a.text()} vs {self.against}: {b.text()} (one-sided Fisher p={self.p:.3f})"
 
 
@@ -137,9 +148,20 @@ def observed_effects(arms: dict[str, Arm]) -> dict[str, list[Effect]]:
     for name, arm in arms.items():
         if "+" in name:
             stressed, treatment = name.split("+", 1)
-            if stressed in arms:
+            if treatment == "canary":
+                control = arms.get(CANARY_BASE)
+                if name != CANARY_BASE and control is not None and arm.canary_n and control.canary_n:
+                    out.setdefault("canary", []).append(_canary_effect(arm, control))
+            elif stressed in arms:
                 out.setdefault(treatment, []).append(_effect(treatment, arm, arms[stressed], more=False))
     return out
+
+
+def _canary_effect(arm: Arm, control: Arm) -> Effect:
+    """Do canaries beside a failing arm die more often than beside probes that complete?"""
+    p = fisher_one_sided(arm.canary_dead, arm.canary_n, control.canary_dead, control.canary_n)
+    power = power_one_sided(control.canary_n, arm.canary_n, control.canary_dead / control.canary_n, ALPHA, MDE)
+    return Effect("canary", arm.name, control.name, True, p, power, p < ALPHA)
 
 
 def repeats_needed(p0: float, alpha: float = ALPHA, mde: float = MDE, target: float = POWER) -> int | None:
@@ -182,10 +204,23 @@ def judge(hyp: str, arms: dict[str, Arm]) -> Verdict:
                                     f"{e.power:.2f}; {need_more(e)}")
         elif claim.effect == "none":
             for e in found:
-                if e.significant:
+                if e.significant and factor == "canary":
+                    falsified.append(f"predicted a failure leaves the canary alone ({claim.why}); observed "
+                                     f"the canaries die with it: {e.text(arms)}")
+                elif e.significant:
                     what = "raises" if e.more else "removes"
                     falsified.append(f"predicted {factor} has no effect ({claim.why}); observed it {what} "
                                      f"failures: {e.text(arms)}")
+        elif claim.effect == "together":
+            for e in found:
+                if e.significant:
+                    support.append(f"canaries die with the failing probes as predicted: {e.text(arms)}")
+                elif e.power >= POWER:
+                    falsified.append(f"predicted a failure takes the canary down too ({claim.why}); observed "
+                                     f"the canaries live: {e.text(arms)}")
+                else:
+                    untested.append(f"canary: predicted together, not significant at power {e.power:.2f}; "
+                                    f"{need_more(e)}")
         elif claim.effect == "removes":
             for e in found:
                 if e.significant:
@@ -278,4 +313,6 @@ def plan(treat_arms: dict[str, float] | None = None) -> list[tuple[str, ProbeSpe
                 if t == "protocol" and arm == "think_time":
                     continue  # pooled reuse is an HTTP/1.1 probe (HTTP/2 multiplexes instead)
                 out.append((f"{arm}+{t}", treated(arm, STRESS[arm], t)))
+    if out:
+        out.append((CANARY_BASE, treated("base", BASE, "canary")))
     return out

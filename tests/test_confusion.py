@@ -28,6 +28,8 @@ def test_world_confirms_its_own_hypothesis_and_falsifies_the_others(name):
     assert all(v == "falsified" for v in others.values()), result.table()
     for h, v in result.verdicts.items():
         assert v.evidence, h  # every verdict names its evidence
+    if name == "h2":  # the NAT evicts the idle canary beside every failing probe, not beside base
+        assert any("canaries die with the failing probes as predicted" in e for e in result.verdicts["h2"].evidence)
     # verdicts come from the records alone: re-deciding from the dicts gives the same table
     from harness.engine import decide
 

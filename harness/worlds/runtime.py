@@ -127,7 +127,11 @@ class RunningWorld:
             record = self.topo["client"].call(run, self.client_probe(spec))
         record.world = self.world.name
         record.backend = self.topo.backend
-        record.probe = {**spec.to_dict(), **{k: v for k, v in record.probe.items() if k not in spec.to_dict()}}
+        asked = spec.to_dict()
+        # the spec's factors win, except the canary: the client's report of it (a dict: alive,
+        # ...) replaces the spec's "canary": True
+        record.probe = {**asked, **{k: v for k, v in record.probe.items()
+                                    if k not in asked or (k == "canary" and isinstance(v, dict))}}
         return record
 
     def origin_records(self) -> list[dict]:
