@@ -171,6 +171,21 @@ def repeats_needed(p0: float, alpha: float = ALPHA, mde: float = MDE, target: fl
     return None
 
 
+# Claims that predict an effect: (evidence when it is seen, when it is not seen with enough
+# power, when the test is too weak to tell) -- {f} the factor, {why} the claim's reason.
+EXPECTED = {
+    "raises": ("{f} raises failures as predicted",
+               "predicted {f} raises failures ({why}); observed no effect",
+               "{f}: predicted raises, effect not significant at"),
+    "removes": ("{f} removes failures as predicted",
+                "predicted {f} removes failures ({why}); observed it does not",
+                "{f}: predicted removes, not significant at"),
+    "together": ("canaries die with the failing probes as predicted",
+                 "predicted a failure takes the canary down too ({why}); observed the canaries live",
+                 "canary: predicted together, not significant at"),
+}
+
+
 @dataclass
 class Verdict:
     verdict: str  # consistent | falsified | inconclusive
@@ -192,16 +207,15 @@ def judge(hyp: str, arms: dict[str, Arm]) -> Verdict:
         found = effects.get(factor, [])
         if claim.effect == "any" or not found:
             continue
-        if claim.effect == "raises":
+        if claim.effect in EXPECTED:
+            seen, not_seen, weak = EXPECTED[claim.effect]
             for e in found:
                 if e.significant:
-                    support.append(f"{factor} raises failures as predicted: {e.text(arms)}")
+                    support.append(f"{seen.format(f=factor)}: {e.text(arms)}")
                 elif e.power >= POWER:
-                    falsified.append(f"predicted {factor} raises failures ({claim.why}); observed no effect: "
-                                     f"{e.text(arms)}")
+                    falsified.append(f"{not_seen.format(f=factor, why=claim.why)}: {e.text(arms)}")
                 else:
-                    untested.append(f"{factor}: predicted raises, effect not significant at power "
-                                    f"{e.power:.2f}; {need_more(e)}")
+                    untested.append(f"{weak.format(f=factor)} power {e.power:.2f}; {need_more(e)}")
         elif claim.effect == "none":
             for e in found:
                 if e.significant and factor == "canary":
@@ -211,26 +225,6 @@ def judge(hyp: str, arms: dict[str, Arm]) -> Verdict:
                     what = "raises" if e.more else "removes"
                     falsified.append(f"predicted {factor} has no effect ({claim.why}); observed it {what} "
                                      f"failures: {e.text(arms)}")
-        elif claim.effect == "together":
-            for e in found:
-                if e.significant:
-                    support.append(f"canaries die with the failing probes as predicted: {e.text(arms)}")
-                elif e.power >= POWER:
-                    falsified.append(f"predicted a failure takes the canary down too ({claim.why}); observed "
-                                     f"the canaries live: {e.text(arms)}")
-                else:
-                    untested.append(f"canary: predicted together, not significant at power {e.power:.2f}; "
-                                    f"{need_more(e)}")
-        elif claim.effect == "removes":
-            for e in found:
-                if e.significant:
-                    support.append(f"{factor} removes failures as predicted: {e.text(arms)}")
-                elif e.power >= POWER:
-                    falsified.append(f"predicted {factor} removes failures ({claim.why}); observed it does not: "
-                                     f"{e.text(arms)}")
-                else:
-                    untested.append(f"{factor}: predicted removes, not significant at power {e.power:.2f}; "
-                                    f"{need_more(e)}")
 
     one_of = getattr(mod, "RAISES_ONE_OF", ())
     if one_of:

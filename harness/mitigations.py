@@ -279,14 +279,6 @@ LEGEND = ("cell: turns lost/turns, retries wasted, time until every turn was ans
           "(450 s) between turns; each turn retried per the row's schedule.")
 
 
-def load(path: str) -> list[dict]:
-    try:
-        with open(path) as f:
-            return [json.loads(line) for line in f if line.strip()]
-    except FileNotFoundError:
-        return []
-
-
 def cell(r: dict) -> str:
     tts = "—" if r["time_to_success_s"] is None else f"{r['time_to_success_s']:.0f} s"
     return f"{r['turns_lost']}/{r['turns']} lost, {r['retries_wasted']} wasted, {tts}"

@@ -56,7 +56,7 @@ def render(folder: str) -> dict:
         validate(doc)
     with open(os.path.join(folder, "falsification.json"), "w") as f:
         json.dump(doc, f, indent=2, sort_keys=True)
-    mitigation_rows = mitigations.load(os.path.join(folder, "mitigations.jsonl"))
+    mitigation_rows = load_records(os.path.join(folder, "mitigations.jsonl"))
     md = markdown(results, records, mitigation_rows)
     with open(os.path.join(folder, "falsification.md"), "w") as f:
         f.write(md)
