@@ -30,10 +30,10 @@ import threading
 import pytest
 
 from harness.clients import claude_code, node_sdk, python_sdk, retries
-from harness.clients.common import NodeUnavailable, ensure_npm, node_binary
 from harness.clients.probe import Probe
 from harness.origin import OriginConfig, OriginThread
 from harness.outcome import validate
+from tests.requires import installed, needs, skip_if, skip_reason
 
 RETRIES = 2
 FAULTS = {
@@ -57,34 +57,18 @@ CC_FAULTS = ["none", "rst_pre", "rst_early", "rst_late", "fin_early", "fin_late"
              "sse_late", "529", "stall", "stall_pre"]
 
 
-def _node_skip() -> str | None:
-    if node_binary() is None:
-        return "node is not installed: the Node SDK and Claude Code runners need it"
-    if shutil.which("npm") is None and not os.path.isdir(os.path.join(node_sdk.FOLDER, "node_modules")):
-        return "npm is not installed and clients/node/node_modules is missing"
-    return None
-
-
-NODE_SKIP = _node_skip()
-needs_node = pytest.mark.skipif(NODE_SKIP is not None, reason=NODE_SKIP or "")
+NODE_SKIP = skip_reason(node_sdk.FOLDER, "the Node SDK and Claude Code runners")
+needs_node = needs(NODE_SKIP)
 
 
 @pytest.fixture(scope="session")
 def node_folder():
-    try:
-        ensure_npm(node_sdk.FOLDER)
-    except NodeUnavailable as exc:
-        pytest.skip(str(exc))
-    return node_sdk.FOLDER
+    return installed(node_sdk.FOLDER)
 
 
 @pytest.fixture(scope="session")
 def claude_folder():
-    try:
-        ensure_npm(claude_code.FOLDER)
-    except NodeUnavailable as exc:
-        pytest.skip(str(exc))
-    return claude_code.FOLDER
+    return installed(claude_code.FOLDER)
 
 
 @pytest.fixture(scope="module")
@@ -382,7 +366,7 @@ def test_claude_code_interactive(origin, claude_folder, fault):
 
 
 @needs_node
-@pytest.mark.skipif(shutil.which("strace") is None, reason="strace is not installed")
+@needs(None if shutil.which("strace") else "strace is not installed (scripts/setup.sh installs it)")
 def test_claude_code_interactive_reaches_only_the_origin(origin, claude_folder):
     """With the pre-written ~/.claude.json and env, Claude Code opens no socket but the mock's
     (without them it runs ssh/git against github.com and fetches downloads.claude.ai)."""
@@ -484,8 +468,7 @@ def test_stream_without_message_stop_is_silent(truncating, client, request):
     """Facts: the SDKs end such a stream with no error (ok, stop_reason None). MEASURED:
     Claude Code 2.1.104 also shows the partial text as a normal answer, no retry."""
     if client != "python-sdk":
-        if NODE_SKIP:
-            pytest.skip(NODE_SKIP)
+        skip_if(NODE_SKIP)
         request.getfixturevalue("claude_folder" if client == "claude-code" else "node_folder")
     before = len(truncating.posts)
     probe = Probe(base_url=truncating.url, size=2000, max_retries=2, timeout=10.0)
@@ -504,8 +487,7 @@ def test_connection_refused(client, request):
     """No listener: connect_error(ECONNREFUSED), retried like any connection error. Without
     an origin log the attempts are the client's own count."""
     if client != "python-sdk":
-        if NODE_SKIP:
-            pytest.skip(NODE_SKIP)
+        skip_if(NODE_SKIP)
         request.getfixturevalue("claude_folder" if client == "claude-code" else "node_folder")
     s = socket.socket()
     s.bind(("127.0.0.1", 0))

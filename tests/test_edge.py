@@ -15,6 +15,7 @@ from harness.edge.real import available
 from harness.origin import OriginConfig, OriginThread
 from harness.origin.testing import h1_request, h2_request, messages_body
 from netem import ConfigError
+from tests.requires import skip_if
 
 # Timing: limits of 0.5 s against an origin that goes silent for 1.5 s (or answers at
 # once); a second of slack either way before an outcome could flip.
@@ -150,7 +151,7 @@ def test_builtin_edge_closes_idle_keepalive_connections(origin):
 @pytest.mark.parametrize("proxy, limit, protocol", sorted(OBSERVED))
 def test_real_edge_trips_each_limit_as_measured(origin, proxy, limit, protocol):
     if not available(proxy):
-        pytest.skip(f"{proxy} not installed (scripts/setup.sh installs it)")
+        skip_if(f"{proxy} not installed (scripts/setup.sh installs it)")
     port = _free_port()
     if limit == "client_idle":
         policy = EdgePolicy(client_idle_timeout=LIMIT)

@@ -11,6 +11,7 @@ from harness.edge.observe import observe
 from harness.edge.real import available
 from harness.origin.testing import h1_request, messages_body
 from netem import chain
+from tests.requires import skip_if
 
 pytestmark = pytest.mark.netns
 
@@ -34,7 +35,7 @@ def world(make_topology):
 @pytest.mark.parametrize("impl", ["builtin", "nginx", "haproxy"])
 def test_edge_in_its_namespace_relays_and_trips(world, impl):
     if impl != "builtin" and not available(impl):
-        pytest.skip(f"{impl} not installed")
+        skip_if(f"{impl} not installed (scripts/setup.sh installs it)")
     topo, origin = world
     edge_addr = topo["edge"].address_on("router-edge")
     policy = EdgePolicy(idle_timeout=0.5, on_limit="fin")

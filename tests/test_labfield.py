@@ -10,9 +10,10 @@ import sys
 
 import pytest
 
+from harness.clients import claude_code
 from harness.fieldlog import compare
+from tests.requires import needs, skip_reason
 from tests.test_fieldlog import MB, SID, T0, api_error, assistant, synthetic, user, write
-from tests.test_workload import NODE_SKIP
 
 V = "2.1.104"
 
@@ -70,7 +71,7 @@ def test_bad_input_is_one_line(tmp_path):
 
 @pytest.mark.netns
 @pytest.mark.slow
-@pytest.mark.skipif(NODE_SKIP is not None, reason=NODE_SKIP or "")
+@needs(skip_reason(claude_code.FOLDER, "the Claude Code runner"))
 def test_real_claude_code_h5_is_closer_than_control(tmp_path):
     """h5 resets big requests before headers: Claude Code logs api_errors that never recover;
     control logs none, so it has no signature and h5 is the closest world."""

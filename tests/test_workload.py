@@ -13,42 +13,29 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 from collections import Counter
 
 import pytest
 
 from harness.clients import claude_code
-from harness.clients.common import NodeUnavailable, ensure_npm, node_binary
 from harness.clients.retries import PROBE_ID_HEADER
 from harness.fieldlog import analyze
 from harness.workload import append_exchange, filler, project_dir, run_workload
 from harness.worlds import by_name
+from tests.requires import installed, needs, skip_reason
 
 SIZES = (100_000, 2_000_000, 7_000_000)
 RETRIES = 2
 MIB = 1024 * 1024
 
 
-def _node_skip() -> str | None:
-    if node_binary() is None:
-        return "node is not installed: the Claude Code runner needs it"
-    if shutil.which("npm") is None and not os.path.isdir(os.path.join(claude_code.FOLDER, "node_modules")):
-        return "npm is not installed and clients/claude-code/node_modules is missing"
-    return None
-
-
-NODE_SKIP = _node_skip()
-needs_node = pytest.mark.skipif(NODE_SKIP is not None, reason=NODE_SKIP or "")
+NODE_SKIP = skip_reason(claude_code.FOLDER, "the Claude Code runner")
+needs_node = needs(NODE_SKIP)
 
 
 @pytest.fixture(scope="module")
 def claude_folder():
-    try:
-        ensure_npm(claude_code.FOLDER)
-    except NodeUnavailable as exc:
-        pytest.skip(str(exc))
-    return claude_code.FOLDER
+    return installed(claude_code.FOLDER)
 
 
 def _jsonl(out_dir: str) -> list[str]:
