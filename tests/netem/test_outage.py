@@ -2,7 +2,10 @@
 with the kernel's own error, which depends on where the outage is and what kind it is.
 
 Measured here (and asserted below), client uploading with TCP_USER_TIMEOUT = 2 s:
-  link down on the client's own access link -> ETIMEDOUT (no carrier, nobody answers)
+  link down on the client's own access link -> ETIMEDOUT, and now and then ENETUNREACH: the
+      client's own routes are flushed, so a retransmission that looks for a route before the
+      user timeout fires leaves the routing error as the socket's soft error, which the
+      kernel reports instead of ETIMEDOUT (seen once in a CI run of the whole suite)
   link down beyond the router (router-server) -> ENETUNREACH (the router sends ICMP)
   blackhole on either link                    -> ETIMEDOUT
 """
@@ -71,10 +74,10 @@ def test_short_outage_stalls_then_completes(make_topology, tcp_pair, link, kind)
 
 
 EXPECTED_ERRNO = {
-    ("client-router", "down"): errno.ETIMEDOUT,
-    ("router-server", "down"): errno.ENETUNREACH,
-    ("client-router", "blackhole"): errno.ETIMEDOUT,
-    ("router-server", "blackhole"): errno.ETIMEDOUT,
+    ("client-router", "down"): {errno.ETIMEDOUT, errno.ENETUNREACH},
+    ("router-server", "down"): {errno.ENETUNREACH},
+    ("client-router", "blackhole"): {errno.ETIMEDOUT},
+    ("router-server", "blackhole"): {errno.ETIMEDOUT},
 }
 
 
@@ -84,7 +87,7 @@ def test_long_outage_fails_with_the_kernels_error(make_topology, tcp_pair, link,
     topo = make_topology(chain("client", "router", "server"))
     schedule = OutageSchedule(link, (Window(0.3, 8.0, kind),))
     err, sent, received, _ = _upload(topo, tcp_pair, schedule, 7.0, user_timeout_ms=2000)
-    assert err == EXPECTED_ERRNO[(link, kind)], f"got {errno.errorcode.get(err, err)}"
+    assert err in EXPECTED_ERRNO[(link, kind)], f"got {errno.errorcode.get(err, err)}"
 
 
 def test_link_works_again_after_the_schedule(make_topology, tcp_pair):
