@@ -66,7 +66,7 @@ from harness.clients import claude_code
 from harness.clients.common import api_key
 from harness.clients.retries import PROBE_ID_HEADER
 from harness.worlds.model import ProbeSpec
-from netem.errors import ConfigError
+from netem.errors import ConfigError, check_choice
 
 # Field-like request sizes (bytes): the field report's session buckets are <1, 1-3, 3-6, >=6 MB.
 DEFAULT_SIZES = (100_000, 1_000_000, 3_000_000, 7_000_000)
@@ -231,13 +231,13 @@ def _check_sizes(sizes: tuple[int, ...]) -> tuple[int, ...]:
     return sizes
 
 
-def _turn_probe(rw, target: int, answer_s: float, seed: int, max_retries: int):
+def _turn_probe(rw, target: int, answer_s: float, seed: int, max_retries: int, runtime: str = "node"):
     """The probe of a turn aiming at `target` request bytes: interactive, no prompt padding
     (the runner grows the context itself), no compaction, a deadline with upload time."""
     spec = ProbeSpec(size=target, duration=answer_s, client="claude-code", seed=seed)
     base = rw.client_probe(spec)
     probe = replace(base, size=0, max_retries=max_retries,
-                    extra={**base.extra, "mode": "interactive",
+                    extra={**base.extra, "mode": "interactive", "runtime": runtime,
                            "env": {**NO_COMPACT_ENV, **base.extra.get("env", {})}})
     probe.extra["deadline"] = claude_code.default_deadline(probe) \
         + (max_retries + 2) * target / UPLOAD_BYTES_PER_S
@@ -254,14 +254,15 @@ def _last_finished(res) -> float:
 def run_workload(rw, turns: int | None = None, sizes: tuple[int, ...] = DEFAULT_SIZES,
                  think_time: float = DEFAULT_THINK, max_retries: int = DEFAULT_RETRIES,
                  home: str | None = None, out: str | None = None, answer_s: float = DEFAULT_ANSWER,
-                 seed: int = 0, persistent: bool = False) -> Workload:
+                 seed: int = 0, persistent: bool = False, runtime: str = "node") -> Workload:
     """Drive real Claude Code (interactive) through `turns` turns (default: one per size) in
     a running world `rw` (harness.worlds.runtime.RunningWorld); turn i aims at a request of
     sizes[min(i, len(sizes) - 1)] bytes. `home`: a folder for the HOME and project (kept;
     default a temp folder, removed). `out`: where the session files and workload.json go
     (default a new temp folder: the caller removes Workload.out_dir). `persistent`: one
     Claude Code process for every turn (its connection pool carries over), the context
-    pasted into the prompt; else a process per turn (--resume). Module docstring."""
+    pasted into the prompt; else a process per turn (--resume). `runtime`: "node" or "bun"
+    (claude_code.RUNTIMES: what runs cli.js). Module docstring."""
     sizes = _check_sizes(sizes)
     turns = len(sizes) if turns is None else turns
     if not isinstance(turns, int) or turns < 1:
@@ -270,6 +271,7 @@ def run_workload(rw, turns: int | None = None, sizes: tuple[int, ...] = DEFAULT_
         raise ConfigError("max_retries", max_retries, "an integer 0..10")
     if think_time < 0:
         raise ConfigError("think_time", think_time, "field seconds >= 0")
+    check_choice("runtime", runtime, claude_code.RUNTIMES)
     world = rw.world
     out_dir = out or tempfile.mkdtemp(prefix="rl-workload-")
     os.makedirs(os.path.join(out_dir, "debug"), exist_ok=True)
@@ -285,13 +287,13 @@ def run_workload(rw, turns: int | None = None, sizes: tuple[int, ...] = DEFAULT_
         context = claude_code.BASE_BODY  # what the next request would carry without padding
         last_end = None  # Unix time the previous turn's last request finished
         for i, target in enumerate(targets):
-            probe = _turn_probe(rw, target, answer_s, seed + i, max_retries)
+            probe = _turn_probe(rw, target, answer_s, seed + i, max_retries, runtime)
             if i == 0:  # the HOME approves the key the probe uses
                 home_dir, project = claude_code.make_home(root, api_key(probe))
             pad = max(0, target - context - (PASTE_OVERHEAD if persistent else TURN_OVERHEAD))
             if persistent:
                 if tui is None:  # its environment (API_TIMEOUT_MS) fits the largest turn
-                    first = _turn_probe(rw, max(targets), answer_s, seed, max_retries)
+                    first = _turn_probe(rw, max(targets), answer_s, seed, max_retries, runtime)
                     tui = rw.topo["client"].call(claude_code.Tui, first, home_dir, project,
                                                  os.path.join(out_dir, "debug", "session.txt"))
                 text = filler(pad, seed=seed * 1000 + i) + "\n\n" + PROMPT if pad else PROMPT
@@ -382,6 +384,8 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--persistent", action="store_true",
                    help="one Claude Code process for every turn (its HTTP connection pool carries over; "
                         "the context is pasted into the prompt) instead of a process per turn (--resume)")
+    p.add_argument("--runtime", default="node", choices=claude_code.RUNTIMES,
+                   help="what runs Claude Code's cli.js: node, or bun as in its native build (default %(default)s)")
     p.add_argument("--out", default=None, metavar="DIR",
                    help="keep the session files and workload.json here (default: a temp folder, removed)")
     p.add_argument("--backend", default="auto", choices=("auto", "kernel", "userspace"))
@@ -409,7 +413,8 @@ def run_cli(args: argparse.Namespace) -> int:
     try:
         with RunningWorld(world, backend=args.backend) as rw:
             wl = run_workload(rw, turns=args.turns, sizes=sizes, think_time=args.think_time,
-                              max_retries=args.max_retries, out=out or tmp, persistent=args.persistent)
+                              max_retries=args.max_retries, out=out or tmp, persistent=args.persistent,
+                              runtime=args.runtime)
         rep = analyze([wl.out_dir])
         if args.json:
             print(json.dumps({"workload": wl.to_dict(), "fieldlog": rep}))

@@ -18,11 +18,14 @@ from collections import Counter
 import pytest
 
 from harness.clients import claude_code
+from harness.clients.common import platform_ok
+from harness.clients.probe import Probe
 from harness.clients.retries import PROBE_ID_HEADER
 from harness.fieldlog import analyze
 from harness.workload import append_exchange, filler, project_dir, run_workload
 from harness.worlds import by_name
-from tests.requires import installed, needs, skip_reason
+from netem.errors import ConfigError
+from tests.requires import installed, needs, skip_if, skip_reason
 
 SIZES = (100_000, 2_000_000, 7_000_000)
 RETRIES = 2
@@ -162,6 +165,42 @@ def test_h5_workload_api_errors_counted_like_the_field(world_runner, claude_fold
     assert rep["malformed_lines"] == 0
     with open(os.path.join(out, "workload.json"), encoding="utf-8") as f:
         assert json.load(f)["api_errors"] == RETRIES
+
+
+def test_runtime_is_validated():
+    probe = Probe(base_url="http://127.0.0.1:1", extra={"runtime": "deno"})
+    with pytest.raises(ConfigError, match="Probe.extra.runtime"):
+        claude_code.run(probe)
+
+
+@pytest.mark.netns
+@pytest.mark.slow
+@needs_node
+def test_h5_under_bun_keeps_cause_code(world_runner, claude_folder, tmp_path):
+    """Claude Code on Bun (as its native build): the same 7 MB pre-header resets give
+    api_error records whose cause is the field's {"code": "ECONNRESET", "path": URL,
+    "errno": 0} (Node writes cause: {}), so analyze() counts them by code."""
+    if not os.access(claude_code.BUN, os.X_OK):
+        if not platform_ok(claude_code.FOLDER, claude_code.BUN_PACKAGE):  # npm installs the optional package only on Linux x64
+            pytest.skip("bun: @oven/bun-linux-x64 does not install on this platform")
+        skip_if(f"bun is not installed: {claude_code.BUN} is missing")
+    rw = world_runner(by_name("h5"))
+    out = str(tmp_path / "out")
+    wl = run_workload(rw, sizes=(7_000_000,), max_retries=RETRIES, out=out, runtime="bun")
+    assert wl.wall < 90, wl.wall
+    turn = wl.turns[0]
+    assert turn.outcome == "reset_before_headers" and turn.attempts == RETRIES + 1, wl.table()
+    assert turn.message == "API Error: Unable to connect to API (ECONNRESET)"
+    assert turn.retry_attempts == list(range(1, RETRIES + 1))
+    with open(wl.session_file, encoding="utf-8") as f:
+        errors = [r for r in map(json.loads, f) if r.get("type") == "system" and r.get("subtype") == "api_error"]
+    assert len(errors) == RETRIES
+    for rec in errors:
+        assert rec["cause"]["code"] == "ECONNRESET" and rec["cause"]["errno"] == 0, rec["cause"]
+        assert rec["cause"]["path"].endswith("/v1/messages?beta=true") and rec["error"]["cause"] == rec["cause"]
+    rep = analyze([out])
+    assert rep["by_code"] == dict(_count(out)["codes"]) == {"ECONNRESET": RETRIES}
+    assert rep["by_version"] == {"2.1.104": RETRIES} and rep["totals"]["api_errors"] == RETRIES
 
 
 @pytest.mark.netns

@@ -14,6 +14,9 @@ after) and a minimal environment, never the caller's:
     NODE_EXTRA_CA_CERTS=probe.ca_path (TLS)        + probe.extra["env"] (e.g.
     CLAUDE_CODE_DISABLE_NONSTREAMING_FALLBACK=1, CLAUDE_ENABLE_STREAM_WATCHDOG=1)
 probe.extra["wrap"]: a command prefix (e.g. ["strace", "-f", "-e", "trace=connect", "-o", F]).
+probe.extra["runtime"]: "node" (default) or "bun": cli.js on the Bun binary of the optional
+npm package @oven/bun-linux-x64 (BUN), as in Claude Code's native build, whose api_error
+records keep cause {"code": "ECONNRESET", "path": URL, "errno": 0} (Node's: cause {}).
 
 $HOME/.claude.json is written first (WELCOME below): onboarding done, the project folder
 trusted, the lab key approved (customApiKeyResponses: its last 20 characters) and the
@@ -95,6 +98,12 @@ FOLDER = npm_folder("claude-code")
 PACKAGE = os.path.join(FOLDER, "node_modules", "@anthropic-ai", "claude-code")
 CLI = os.path.join(PACKAGE, "cli.js")
 MODES = ("print", "interactive")
+# probe.extra["runtime"]: what runs cli.js. "bun" is the Bun binary of the optional npm
+# package @oven/bun-linux-x64 (pinned in clients/claude-code/package.json), as in Claude
+# Code's native build: its api_error records keep cause.code (Node writes cause: {}).
+RUNTIMES = ("node", "bun")
+BUN_PACKAGE = "@oven/bun-linux-x64"
+BUN = os.path.join(FOLDER, "node_modules", *BUN_PACKAGE.split("/"), "bin", "bun")
 # Claude Code's own request body (system prompt + tools) is ~100 KB in print mode; a probe
 # larger than that gets the difference as prompt text.
 BASE_BODY = 100_000
@@ -244,7 +253,7 @@ def _stop(proc: subprocess.Popen) -> None:
 
 def _run_print(probe: Probe, env: dict[str, str], project: str, debug_file: str,
                deadline: float, res: ClaudeCodeRun, args: tuple[str, ...] = ()) -> None:
-    cmd = [*probe.extra.get("wrap", ()), node_binary(), CLI, "-p", "--output-format", "stream-json",
+    cmd = [*probe.extra.get("wrap", ()), runtime_binary(probe), CLI, "-p", "--output-format", "stream-json",
            "--verbose", "--include-partial-messages", "--debug-file", debug_file, *args]
     t0 = time.monotonic()
     proc = subprocess.Popen(cmd, cwd=project, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
@@ -351,7 +360,7 @@ class Tui:
         env = _env(probe, home, self.probe_id, "xterm-256color")
         self.master, slave = os.openpty()
         _winsize(slave)
-        cmd = [*probe.extra.get("wrap", ()), node_binary(), CLI, "--debug-file", debug_file, *args]
+        cmd = [*probe.extra.get("wrap", ()), runtime_binary(probe), CLI, "--debug-file", debug_file, *args]
         self.t0 = time.monotonic()
         try:
             self.proc = subprocess.Popen(cmd, cwd=project, env=env, stdin=slave, stdout=slave, stderr=slave,
@@ -549,15 +558,26 @@ def make_home(root: str, key: str) -> tuple[str, str]:
     return home, project
 
 
+def runtime_binary(probe: Probe) -> str | None:
+    """The program that runs cli.js for this probe (probe.extra["runtime"], default node)."""
+    if probe.extra.get("runtime", "node") == "bun":
+        return BUN if os.access(BUN, os.X_OK) else None
+    return node_binary()
+
+
 def _check(probe: Probe) -> str:
     mode = probe.extra.get("mode", "print")
     check_choice("Probe.extra.mode", mode, MODES)
+    check_choice("Probe.extra.runtime", probe.extra.get("runtime", "node"), RUNTIMES)
     if probe.protocol != "http1":
         raise ConfigError("Probe.protocol", probe.protocol,
                           "http1 (Claude Code 2.1.104 on Node speaks HTTP/1.1 only)")
     if node_binary() is None:
         raise NodeUnavailable("node is not installed")
     ensure_npm(FOLDER)
+    if runtime_binary(probe) is None:
+        raise NodeUnavailable(f"bun is not installed: {BUN} is missing (the optional npm package "
+                              "@oven/bun-linux-x64 installs only on Linux x64)")
     return mode
 
 

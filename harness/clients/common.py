@@ -6,8 +6,10 @@ import errno as errno_mod
 import fcntl
 import json
 import os
+import platform
 import shutil
 import subprocess
+import sys
 from typing import Any
 
 from .probe import Probe
@@ -69,9 +71,23 @@ def npm_folder(name: str) -> str:
     return os.path.join(CLIENTS_DIR, name)
 
 
+def platform_ok(folder: str, name: str) -> bool:
+    """The lockfile's os/cpu of an optional package match this machine (npm skips it else)."""
+    try:
+        with open(os.path.join(folder, "package-lock.json"), encoding="utf-8") as f:
+            entry = json.load(f).get("packages", {}).get(f"node_modules/{name}", {})
+    except (OSError, ValueError):
+        return False
+    cpu = {"x86_64": "x64", "aarch64": "arm64"}.get(platform.machine(), platform.machine())
+    return sys.platform in entry.get("os", [sys.platform]) and cpu in entry.get("cpu", [cpu])
+
+
 def _pinned(folder: str) -> dict[str, str]:
+    """dependencies, plus the optionalDependencies npm installs on this machine."""
     with open(os.path.join(folder, "package.json"), encoding="utf-8") as f:
-        return json.load(f).get("dependencies", {})
+        pkg = json.load(f)
+    optional = {k: v for k, v in pkg.get("optionalDependencies", {}).items() if platform_ok(folder, k)}
+    return {**pkg.get("dependencies", {}), **optional}
 
 
 def npm_installed(folder: str) -> bool:
