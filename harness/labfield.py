@@ -2,7 +2,8 @@
 analyzer, and each world's distance to the field report's signature.
 
     python -m harness lab-vs-field [--world NAME ...|--all] [--sessions N] [--max-retries N]
-                                   [--persistent] [--think-time S] [--out DIR] [--json]
+                                   [--persistent] [--think-time S] [--runtime node|bun]
+                                   [--out DIR] [--json]
     python -m harness lab-vs-field --from DIR          # compare logs kept by an earlier run
 
 For every world: `sessions` workload sessions (harness/workload.py: one interactive Claude
@@ -92,6 +93,9 @@ def add_parser(sub) -> argparse.ArgumentParser:
                    help="one Claude Code process per session (its connection pool spans the turns)")
     p.add_argument("--think-time", type=float, default=None, metavar="S",
                    help="field seconds between turns (default: the workload runner's)")
+    p.add_argument("--runtime", default="node", choices=("node", "bun"),
+                   help="what runs Claude Code's cli.js: node, or bun as in its native build, "
+                        "whose api_error records keep cause.code (default %(default)s)")
     p.add_argument("--backend", default="auto", choices=("auto", "kernel", "userspace"))
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=run_cli)
@@ -121,7 +125,7 @@ def run_cli(args: argparse.Namespace) -> int:
                 raise ConfigError("--world", None, "one or more of " + ", ".join(NAMES) + ", or --all")
             if args.think_time is not None and not 0 <= args.think_time <= 86400:
                 raise ConfigError("--think-time", args.think_time, "0..86400 field seconds")
-            kw = {"persistent": args.persistent}
+            kw = {"persistent": args.persistent, "runtime": args.runtime}
             if args.think_time is not None:
                 kw["think_time"] = args.think_time
             out = args.out or tempfile.mkdtemp(prefix="rl-labfield-")

@@ -8,9 +8,12 @@ for the field's own figures:
     retry_2     recovery rate at retry attempt 2
     retry_3+    pooled per-step recovery rate over attempts >= 3 (sum recovered / sum triggered)
     large_share share of the size-bucketed api_errors that come from the largest bucket (>= 6 MB)
+    econnreset  share of the api_errors with a known cause.code that are ECONNRESET -- known
+                only where Claude Code ran on Bun (its native build, the field's): on Node
+                it writes cause {} and the analyzer counts "unknown", so this is undefined
 
-The field's values (§3.6, §3.5 of the report): 0.636, 0.225, 0.097, 0.746. A component is
-defined only where its denominator is > 0. The distance between two signatures is the root
+The field's values (§3.6, §3.5, §3.1 of the report): 0.636, 0.225, 0.097, 0.746, 1.0 (all
+325 are ECONNRESET). A component is defined only where its denominator is > 0. The distance between two signatures is the root
 mean square of the differences over the components both define (each in [0, 1], so is
 the distance); the components used are reported with it. A world whose Claude Code logs
 hold no api_error record has no signature: it cannot have produced the field's 325 records
@@ -26,8 +29,9 @@ import math
 from dataclasses import dataclass
 
 from . import field
+from .model import UNKNOWN_CODE
 
-COMPONENTS = ("retry_1", "retry_2", "retry_3+", "large_share")
+COMPONENTS = ("retry_1", "retry_2", "retry_3+", "large_share", "econnreset")
 FEW = 10  # api_error records below which a world's rates are flagged as too few to read
 LARGEST = ">=6MB"
 
@@ -48,15 +52,19 @@ def signature(report: dict) -> dict[str, float | None]:
     buckets = report.get("size_buckets") or []
     errors = sum(b.get("errors") or 0 for b in buckets)
     large = sum(b.get("errors") or 0 for b in buckets if b.get("bucket") == LARGEST)
+    codes = {k: v for k, v in (report.get("by_code") or {}).items() if k != UNKNOWN_CODE}
     return {"retry_1": at(1), "retry_2": at(2),
             "retry_3+": _rate(sum(r["recovered"] for r in tail), sum(r["triggered"] for r in tail)),
-            "large_share": _rate(large, errors)}
+            "large_share": _rate(large, errors),
+            "econnreset": _rate(codes.get("ECONNRESET", 0), sum(codes.values()))}
 
 
 def field_signature(path: str | None = None) -> dict[str, float | None]:
-    """The field report's signature (data/field-report.json: §3.6 retry curve, §3.5 sizes)."""
+    """The field report's signature (data/field-report.json: §3.6 retry curve, §3.5 sizes,
+    §3.1 codes)."""
     return signature({"retry_curve": field.figure("retry_curve", path),
-                      "size_buckets": field.figure("size_buckets", path)})
+                      "size_buckets": field.figure("size_buckets", path),
+                      "by_code": field.figure("by_code", path)})
 
 
 def distance(a: dict[str, float | None], b: dict[str, float | None]) -> tuple[float | None, list[str]]:
