@@ -19,6 +19,7 @@ import subprocess
 import sys
 import time
 
+from harness import jsonl
 from harness.worlds import by_name
 
 RTTS = 2  # TCP handshake + request/first byte: round trips every probe pays on the links
@@ -48,8 +49,7 @@ def main(argv: list[str] | None = None) -> int:
                          env=env, capture_output=True, text=True)
     wall = time.monotonic() - t0
     path = os.path.join(env.get("RESETLAB_RESULTS", "results"), run_id, "probes.jsonl")
-    with open(path) as f:
-        recs = [json.loads(line) for line in f if line.strip()]
+    recs = jsonl.read(path)
     scales = {}
     for r in recs:
         w = r.get("world")

@@ -14,7 +14,7 @@ import io
 import json
 import os
 
-from harness import engine, mitigations
+from harness import engine, jsonl, mitigations
 from harness.worlds import MODULES
 
 SCHEMA = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "schema",
@@ -28,14 +28,6 @@ def validate(doc: dict) -> None:
         jsonschema.validate(doc, json.load(f))
 
 
-def load_records(path: str) -> list[dict]:
-    try:
-        with open(path) as f:
-            return [json.loads(line) for line in f if line.strip()]
-    except FileNotFoundError:
-        return []
-
-
 def targets_of(records: list[dict]) -> dict[str, list[dict]]:
     out: dict[str, list[dict]] = {}
     for r in records:
@@ -46,7 +38,7 @@ def targets_of(records: list[dict]) -> dict[str, list[dict]]:
 
 def render(folder: str) -> dict:
     """(Re)compute verdicts from probes.jsonl and write falsification.json/.md and report.html."""
-    records = load_records(os.path.join(folder, "probes.jsonl"))
+    records = jsonl.read(os.path.join(folder, "probes.jsonl"))
     results = {name: engine.decide(name, recs) for name, recs in targets_of(records).items()}
     if len(results) == 1:
         doc = next(iter(results.values())).to_dict()
@@ -56,7 +48,7 @@ def render(folder: str) -> dict:
         validate(doc)
     with open(os.path.join(folder, "falsification.json"), "w") as f:
         json.dump(doc, f, indent=2, sort_keys=True)
-    mitigation_rows = load_records(os.path.join(folder, "mitigations.jsonl"))
+    mitigation_rows = jsonl.read(os.path.join(folder, "mitigations.jsonl"))
     md = markdown(results, records, mitigation_rows)
     with open(os.path.join(folder, "falsification.md"), "w") as f:
         f.write(md)

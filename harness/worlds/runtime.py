@@ -18,6 +18,7 @@ import tempfile
 import time
 from contextlib import ExitStack
 
+from harness import jsonl
 from harness.clients.probe import Probe
 from harness.outcome import ProbeRecord
 from netem import ConntrackTimeouts, LinkShape, Nat, Topology, chain
@@ -135,11 +136,7 @@ class RunningWorld:
         return record
 
     def origin_records(self) -> list[dict]:
-        try:
-            with open(self.origin_log) as f:
-                return [json.loads(line) for line in f if line.strip()]
-        except FileNotFoundError:
-            return []
+        return jsonl.read(self.origin_log)
 
 
 def _start_server(host, args: list[str], timeout: float = 20.0) -> subprocess.Popen:
