@@ -29,6 +29,7 @@ import os
 import sys
 import tempfile
 
+from harness.workload import add_session_args
 from netem.errors import ConfigError
 
 DEFAULT_SESSIONS = 2
@@ -85,18 +86,10 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--world", action="append", default=[], metavar="NAME", help="a built-in world (repeatable)")
     p.add_argument("--all", action="store_true", help="every built-in world")
     p.add_argument("--sessions", type=int, default=DEFAULT_SESSIONS, help="sessions per world")
-    p.add_argument("--max-retries", type=int, default=DEFAULT_RETRIES, help="CLAUDE_CODE_MAX_RETRIES")
     p.add_argument("--out", default=None, metavar="DIR", help="keep the logs here (default: a temp folder)")
     p.add_argument("--from", dest="from_dir", default=None, metavar="DIR",
                    help="compare the logs an earlier --out kept instead of running")
-    p.add_argument("--persistent", action="store_true",
-                   help="one Claude Code process per session (its connection pool spans the turns)")
-    p.add_argument("--think-time", type=float, default=None, metavar="S",
-                   help="field seconds between turns (default: the workload runner's)")
-    p.add_argument("--runtime", default="node", choices=("node", "bun"),
-                   help="what runs Claude Code's cli.js: node, or bun as in its native build, "
-                        "whose api_error records keep cause.code (default %(default)s)")
-    p.add_argument("--backend", default="auto", choices=("auto", "kernel", "userspace"))
+    add_session_args(p, max_retries=DEFAULT_RETRIES, think_time=None)
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=run_cli)
     return p

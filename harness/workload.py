@@ -377,21 +377,28 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--turns", type=int, default=None, metavar="N", help="turns (default: one per size)")
     p.add_argument("--sizes", default=",".join(str(s) for s in DEFAULT_SIZES), metavar="B,B,...",
                    help="request size of each turn, bytes (the last repeats; default %(default)s)")
-    p.add_argument("--max-retries", type=int, default=DEFAULT_RETRIES, metavar="N",
+    add_session_args(p, max_retries=DEFAULT_RETRIES, think_time=DEFAULT_THINK)
+    p.add_argument("--out", default=None, metavar="DIR",
+                   help="keep the session files and workload.json here (default: a temp folder, removed)")
+    p.add_argument("--json", action="store_true", help="print one JSON object: workload and fieldlog")
+    p.set_defaults(func=run_cli)
+    return p
+
+
+def add_session_args(p: argparse.ArgumentParser, max_retries: int, think_time: float | None) -> None:
+    """How each Claude Code session runs (shared with `lab-vs-field`): --max-retries,
+    --think-time (None: run_workload's default), --persistent, --runtime, --backend."""
+    p.add_argument("--max-retries", type=int, default=max_retries, metavar="N",
                    help="CLAUDE_CODE_MAX_RETRIES (default %(default)s)")
-    p.add_argument("--think-time", type=float, default=DEFAULT_THINK, metavar="S",
-                   help="field seconds between turns, scaled by the world (default %(default)s)")
+    p.add_argument("--think-time", type=float, default=think_time, metavar="S",
+                   help=f"field seconds between turns, scaled by the world (default {DEFAULT_THINK:g})")
     p.add_argument("--persistent", action="store_true",
                    help="one Claude Code process for every turn (its HTTP connection pool carries over; "
                         "the context is pasted into the prompt) instead of a process per turn (--resume)")
     p.add_argument("--runtime", default="node", choices=claude_code.RUNTIMES,
-                   help="what runs Claude Code's cli.js: node, or bun as in its native build (default %(default)s)")
-    p.add_argument("--out", default=None, metavar="DIR",
-                   help="keep the session files and workload.json here (default: a temp folder, removed)")
+                   help="what runs Claude Code's cli.js: node, or bun as in its native build, whose "
+                        "api_error records keep cause.code (default %(default)s)")
     p.add_argument("--backend", default="auto", choices=("auto", "kernel", "userspace"))
-    p.add_argument("--json", action="store_true", help="print one JSON object: workload and fieldlog")
-    p.set_defaults(func=run_cli)
-    return p
 
 
 def run_cli(args: argparse.Namespace) -> int:
