@@ -167,6 +167,14 @@ def test_h5_workload_api_errors_counted_like_the_field(world_runner, claude_fold
         assert json.load(f)["api_errors"] == RETRIES
 
 
+def _needs_bun() -> None:
+    """Skip where Bun cannot be here; where npm installs it, its absence is a failure under .ci/run."""
+    if not os.access(claude_code.BUN, os.X_OK):
+        if not platform_ok(claude_code.FOLDER, claude_code.BUN_PACKAGE):  # only Linux x64 gets the package
+            pytest.skip(f"bun: {claude_code.BUN_PACKAGE} does not install on this platform")
+        skip_if(f"bun is not installed: {claude_code.BUN} is missing")
+
+
 def test_runtime_is_validated():
     probe = Probe(base_url="http://127.0.0.1:1", extra={"runtime": "deno"})
     with pytest.raises(ConfigError, match="Probe.extra.runtime"):
@@ -180,10 +188,7 @@ def test_h5_under_bun_keeps_cause_code(world_runner, claude_folder, tmp_path):
     """Claude Code on Bun (as its native build): the same 7 MB pre-header resets give
     api_error records whose cause is the field's {"code": "ECONNRESET", "path": URL,
     "errno": 0} (Node writes cause: {}), so analyze() counts them by code."""
-    if not os.access(claude_code.BUN, os.X_OK):
-        if not platform_ok(claude_code.FOLDER, claude_code.BUN_PACKAGE):  # npm installs the optional package only on Linux x64
-            pytest.skip("bun: @oven/bun-linux-x64 does not install on this platform")
-        skip_if(f"bun is not installed: {claude_code.BUN} is missing")
+    _needs_bun()
     rw = world_runner(by_name("h5"))
     out = str(tmp_path / "out")
     wl = run_workload(rw, sizes=(7_000_000,), max_retries=RETRIES, out=out, runtime="bun")
@@ -228,7 +233,9 @@ def test_control_workload_has_no_api_errors(world_runner, claude_folder, tmp_pat
 # connection is stale on reuse when the idle time is between those: think 180 field s (3 s)
 # -> every later turn's first attempt is reset before it reaches the edge, one api_error
 # (retryAttempt 1), and the retry on a new connection answers. At 480 field s (8 s) the
-# client has already closed it: a new connection, no error.
+# client has already closed it: a new connection, no error. Not so under Bun (Claude Code's
+# native build): its pool keeps the connection (minutes; its 60 s TCP keepalive has not
+# fired yet at 8 s), so the 8 s reuse is reset too -- with the field's cause.code ECONNRESET.
 
 H2_SIZES = (100_000, 2_000_000, 7_000_000)
 
@@ -285,6 +292,30 @@ def test_h2_persistent_idle_past_the_clients_pool_timeout_is_clean(world_runner,
     assert wl.turns[1].idle > 7.5
     first, second = (_edge_conn(rw, t.request_ids)[0] for t in wl.turns)
     assert second != first  # Claude Code opened a new connection: it had closed the idle one
+
+
+@pytest.mark.netns
+@pytest.mark.slow
+@needs_node
+def test_h2_persistent_under_bun_reuses_the_stale_connection_past_nodes_timeout(world_runner, claude_folder,
+                                                                                 tmp_path):
+    """The same 8 s idle under Bun (Claude Code's native build): Bun's pool has not closed
+    the connection, so the NAT's lost mapping resets its reuse -- one api_error with the
+    field's cause {"code": "ECONNRESET"}, answered at retry 1 on a new connection."""
+    _needs_bun()
+    rw = world_runner(by_name("h2"))
+    out = str(tmp_path / "out")
+    wl = run_workload(rw, sizes=(100_000, 100_000), think_time=480, max_retries=RETRIES, out=out,
+                      persistent=True, runtime="bun")
+    assert [t.outcome for t in wl.turns] == ["completed"] * 2, wl.table()
+    assert wl.turns[1].idle > 7.5
+    assert [t.retry_attempts for t in wl.turns] == [[], [1]] and [t.attempts for t in wl.turns] == [1, 2], wl.table()
+    assert [len(t.requests) for t in wl.turns] == [1, 1]  # the reset attempt never reached the origin
+    first, second = (_edge_conn(rw, t.request_ids)[0] for t in wl.turns)
+    assert second != first
+    rep = analyze([out])
+    assert rep["by_code"] == {"ECONNRESET": 1} == dict(_count(out)["codes"])
+    assert {r["attempt"]: (r["triggered"], r["recovered"]) for r in rep["retry_curve"]} == {1: (1, 1)}
 
 
 @pytest.mark.netns
