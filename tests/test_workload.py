@@ -230,14 +230,19 @@ def test_control_workload_has_no_api_errors(world_runner, claude_folder, tmp_pat
 #
 # h2's NAT forgets an idle flow after 120 field s = 2 s at time_scale 1/60. Claude Code
 # (undici) closes a pooled connection idle ~4 s (measured, unscaled), so the pooled
-# connection is stale on reuse when the idle time is between those: think 180 field s (3 s)
+# connection is stale on reuse when the idle time is between those: think 150 field s (2.5 s)
 # -> every later turn's first attempt is reset before it reaches the edge, one api_error
 # (retryAttempt 1), and the retry on a new connection answers. At 480 field s (8 s) the
 # client has already closed it: a new connection, no error. Not so under Bun (Claude Code's
 # native build): its pool keeps the connection (minutes; its 60 s TCP keepalive has not
 # fired yet at 8 s), so the 8 s reuse is reset too -- with the field's cause.code ECONNRESET.
 
-H2_SIZES = (100_000, 2_000_000, 7_000_000)
+# Small pastes: the runner's floor between turns is ~1.5 s plus the paste, and Claude Code
+# then builds the request -- with 2-7 MB pastes on a loaded CI machine the real idle came
+# within a few tenths of Node's ~4 s (turn 3's measured idle went to 3.5 s at a 3 s think).
+H2_SIZES = (100_000, 500_000, 1_000_000)
+# Where the NAT forgets the flow (2 s) and where Node closes it (~4 s), with margins for load
+H2_IDLE = (2.2, 3.8)
 
 
 def _edge_conn(rw, request_ids: list[str]) -> list[int]:
@@ -258,7 +263,9 @@ def _check_persistent_growth(rw, wl, sizes) -> None:
     for t, target in zip(wl.turns, sizes, strict=True):
         assert [by_id[i] for i in t.request_ids] == t.requests and t.requests[0] == t.request_bytes
         assert abs(t.request_bytes - target) <= max(2_000, 0.01 * target), (target, t.request_bytes)
-    assert os.path.getsize(wl.session_file) > 0.95 * sizes[-1]  # the pasted context is in the session file
+    # the pasted context is in the session file (the request adds Claude Code's ~100 KB of
+    # system prompt and tools, which the session file does not hold)
+    assert os.path.getsize(wl.session_file) > 0.95 * (sizes[-1] - claude_code.BASE_BODY)
 
 
 @pytest.mark.netns
@@ -267,9 +274,9 @@ def _check_persistent_growth(rw, wl, sizes) -> None:
 def test_h2_persistent_stale_pooled_connection_recovers_on_retry_1(world_runner, claude_folder, tmp_path):
     rw = world_runner(by_name("h2"))
     out = str(tmp_path / "out")
-    wl = run_workload(rw, sizes=H2_SIZES, think_time=180, max_retries=RETRIES, out=out, persistent=True)
+    wl = run_workload(rw, sizes=H2_SIZES, think_time=150, max_retries=RETRIES, out=out, persistent=True)
     assert wl.persistent and [t.outcome for t in wl.turns] == ["completed"] * 3, wl.table()
-    assert all(2.5 < t.idle < 3.5 for t in wl.turns[1:]), wl.table()
+    assert all(H2_IDLE[0] < t.idle < H2_IDLE[1] for t in wl.turns[1:]), wl.table()
     assert [t.retry_attempts for t in wl.turns] == [[], [1], [1]], wl.table()
     assert [t.attempts for t in wl.turns] == [1, 2, 2]
     # the failed attempt never reached the origin: one conversation request per turn there
@@ -324,12 +331,15 @@ def test_h2_persistent_under_bun_reuses_the_stale_connection_past_nodes_timeout(
 def test_control_persistent_keeps_the_connection_and_has_no_api_errors(world_runner, claude_folder, tmp_path):
     rw = world_runner(by_name("control"))
     out = str(tmp_path / "out")
-    wl = run_workload(rw, sizes=SIZES, max_retries=RETRIES, out=out, persistent=True)
-    assert [t.outcome for t in wl.turns] == ["completed"] * len(SIZES), wl.table()
-    assert [t.attempts for t in wl.turns] == [1] * len(SIZES) and wl.api_errors == 0
-    _check_persistent_growth(rw, wl, SIZES)
+    # turn 2's paste is small, so its idle stays well under Node's ~4 s pool timer even on a
+    # loaded machine (with a 2 MB paste CI once saw a new connection); turn 3 still grows to 7 MB
+    sizes = (100_000, 500_000, 7_000_000)
+    wl = run_workload(rw, sizes=sizes, max_retries=RETRIES, out=out, persistent=True)
+    assert [t.outcome for t in wl.turns] == ["completed"] * len(sizes), wl.table()
+    assert [t.attempts for t in wl.turns] == [1] * len(sizes) and wl.api_errors == 0
+    _check_persistent_growth(rw, wl, sizes)
     # one process: turn 2 (idle well under ~4 s) reuses turn 1's connection
-    assert wl.turns[1].idle < 3.5, wl.table()
+    assert wl.turns[1].idle < 3.0, wl.table()
     assert _edge_conn(rw, wl.turns[1].request_ids) == _edge_conn(rw, wl.turns[0].request_ids)
     rep = analyze([out])
     assert rep["totals"]["api_errors"] == 0 and rep["totals"]["sessions"] == 1
