@@ -32,8 +32,9 @@ in the input box right after the previous turn and Enter is pressed think time (
 after the previous turn's last request finished at the origin; `Turn.idle` is the idle time
 so measured. The runner's own floor is ~1.5 s plus the paste (2-3 s for 2-7 MB): a shorter
 scaled think time gives that instead. Every turn carries the process's one probe id; a
-turn's requests are the origin's records from the turn's start on. Claude Code closes a pooled
-connection idle ~4 s (unscaled), which bounds what a world's idle limit can do to it.
+turn's requests are the origin's records from the turn's start on. Claude Code on Node closes
+a pooled connection idle ~4 s (unscaled), which bounds what a world's idle limit can do to it;
+on Bun the pool keeps it ~300 s, with a TCP keepalive after 60 s idle (harness/clients/README.md).
 
 Bounded: CLAUDE_CODE_MAX_RETRIES = max_retries (default 2); think time between turns and
 the answer's duration are field seconds, scaled by the world's time_scale; each turn's
