@@ -14,7 +14,9 @@ client's `think_time`: a warm-up request, the idle gap, then the turn's request)
 connection leaves the pool; the retry takes the next idle one if there is one. The pool holds
 POOL_IDLE connections at the start of a turn (a CLI's main request plus a side request such
 as the title or token count: two), so the first retry lands on a connection just as stale
-and later ones on fresh connections; `fresh_retry` sends every retry on a fresh connection.
+and later ones on fresh connections; `fresh_retry` sends every retry on a fresh connection;
+`pool_idle` models a client that closes idle pooled connections (Node's ~4 s, Bun's ~300 s):
+after a longer think time the turn and its retries open fresh connections.
 The raw client only reuses HTTP/1.1 connections: with protocol h2c the turns go on fresh
 connections, and the row says so in `note`.
 
@@ -23,7 +25,7 @@ connections, and the row says so in `note`.
 
 Row schema (one dict per (world, mitigation) cell):
     world, mitigation, schedule, protocol, keepalive (field s or None), pooled, fresh_retry,
-    shrink_after (N or None), think_time (field s), turns, turns_lost (turns that never
+    shrink_after (N or None), pool_idle (field s or None), think_time (field s), turns, turns_lost (turns that never
     succeeded), attempts (requests made), retries (attempts - turns), retries_wasted (failed
     retries), retries_succeeded, shrinks (attempts sent shrunk), backoff_s (field s of retry
     delays), request_s (field s: sum of the records' t_total / time_scale), session_s
@@ -94,6 +96,9 @@ class Mitigation:
     pooled: bool = True  # turns after the first reuse a pooled connection idle for the think time
     fresh_retry: bool = False  # retries open a fresh connection instead
     shrink_after: int | None = None  # after N consecutive failures of a turn, halve its request
+    # the client closes a pooled connection idle this long (field s; None: never): a turn
+    # after a longer think time, and its retries, go on fresh connections
+    pool_idle: float | None = None
     description: str = ""
 
 
@@ -109,9 +114,16 @@ MITIGATIONS = {m.name: m for m in (
             description="after N=1 consecutive failures, retry with the request halved (compact)"),
     replace(_BASE, name="claude_code", schedule="claude_code", description=SCHEDULES["claude_code"].description),
     replace(_BASE, name="short_capped", schedule="short_capped", description=SCHEDULES["short_capped"].description),
+    # Claude Code's own pools, measured (harness/clients/README.md): on Node, undici closes an
+    # idle connection after ~4 s; on Bun (the native build) the pool keeps it ~300 s and the
+    # socket has a TCP keepalive at 60 s idle. Combine with claude_code for its retries.
+    replace(_BASE, name="node_pool", pool_idle=4.0, description="Node's pool: idle connections closed after 4 s"),
+    replace(_BASE, name="bun_pool", pool_idle=300.0, keepalive=60.0,
+            description="Bun's pool: idle connections kept 300 s, TCP keepalive 60 s"),
 )}
 NAMES = tuple(MITIGATIONS)
-DEFAULT = NAMES  # what `python -m harness run` measures per world
+# what `python -m harness run` measures per world; the pool models are opt-in (-m bun_pool)
+DEFAULT = tuple(n for n in NAMES if n not in ("node_pool", "bun_pool"))
 
 
 def get(name: str | Mitigation) -> Mitigation:
@@ -140,6 +152,8 @@ def _check(m: Mitigation) -> None:
         raise ConfigError("Mitigation.protocol", m.protocol, "one of 'http1', 'h2c'")
     if m.shrink_after is not None and m.shrink_after < 1:
         raise ConfigError("Mitigation.shrink_after", m.shrink_after, "an integer >= 1 or None")
+    if m.pool_idle is not None and not m.pool_idle > 0:
+        raise ConfigError("Mitigation.pool_idle", m.pool_idle, "field seconds > 0 or None")
 
 
 # --- sessions -----------------------------------------------------------------------------
@@ -175,7 +189,8 @@ def _spec(m: Mitigation, session: Session, turn: int, attempt: int, failures: in
     size = session.size(turn)
     if m.shrink_after:
         size = max(MIN_SIZE, size >> (failures // m.shrink_after))
-    reuse = m.pooled and m.protocol == "http1" and turn > 0 and attempt < (1 if m.fresh_retry else POOL_IDLE)
+    reuse = m.pooled and m.protocol == "http1" and turn > 0 and attempt < (1 if m.fresh_retry else POOL_IDLE) \
+        and (m.pool_idle is None or session.think_time < m.pool_idle)
     return ProbeSpec(size=size, duration=session.stream_seconds(turn), keepalive=m.keepalive, protocol=m.protocol,
                      think_time=session.think_time if reuse and session.think_time else None,
                      seed=seed)
@@ -230,7 +245,8 @@ def _row(world: str, m: Mitigation, session: Session, turns: int, turn_log: list
         if m.pooled and m.protocol != "http1" and turns > 1 and session.think_time else ""
     return {"world": world, "mitigation": m.name, "schedule": m.schedule, "protocol": m.protocol,
             "keepalive": m.keepalive, "pooled": m.pooled, "fresh_retry": m.fresh_retry,
-            "shrink_after": m.shrink_after, "think_time": session.think_time, "turns": turns,
+            "shrink_after": m.shrink_after, "pool_idle": m.pool_idle, "think_time": session.think_time,
+            "turns": turns,
             "turns_lost": turns - len(ok), "attempts": attempts, "retries": retries,
             "retries_wasted": retries - retries_succeeded, "retries_succeeded": retries_succeeded,
             "shrinks": shrinks, "backoff_s": round(backoff, 3), "request_s": round(request, 3),
@@ -338,7 +354,7 @@ def _main(args) -> int:
 
     try:
         worlds = [by_name(n) for n in (args.world or ["h2"])]
-        ms = [get(n) for n in (args.mitigation or list(NAMES))]
+        ms = [get(n) for n in (args.mitigation or list(DEFAULT))]
         session = Session(duration=args.duration, think_time=args.think_time)
         rows = [r for w in worlds for r in run_mitigations(w, ms, args.turns, args.seed, session=session)]
     except ValueError as e:  # ConfigError included

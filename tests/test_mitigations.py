@@ -3,6 +3,7 @@
 import json
 import subprocess
 import sys
+from dataclasses import replace
 from types import SimpleNamespace
 
 import pytest
@@ -77,6 +78,26 @@ def test_fresh_connection_retries_do_not_reuse_the_pool():
     assert row["turns_lost"] == 0 and row["retries_wasted"] == 0 and row["retries_succeeded"] == 1
 
 
+def test_client_pool_models_expire_idle_connections():
+    session = Session(sizes=(1_000_000,), duration=10, think_time=300)
+    # Node's pool closed the connection 4 s into a 300 s think: the turn and its retry are fresh
+    rw = FakeWorld(["completed", "reset_before_headers", "completed"])
+    row = mit.run_session(rw, mit.get("node_pool"), session, turns=2, sleep=lambda s: None)
+    assert [s.think_time for s in rw.specs] == [None, None, None] and row["pool_idle"] == 4.0
+    # Bun's pool keeps it through a 200 s think, with its 60 s TCP keepalive on every request
+    rw = FakeWorld(["completed", "completed"])
+    mit.run_session(rw, mit.get("claude_code+bun_pool"), replace(session, think_time=200), turns=2,
+                    sleep=lambda s: None)
+    assert [s.think_time for s in rw.specs] == [None, 200] and {s.keepalive for s in rw.specs} == {60.0}
+    # ... but not through 450 s
+    rw = FakeWorld(["completed", "completed"])
+    mit.run_session(rw, mit.get("bun_pool"), replace(session, think_time=450), turns=2, sleep=lambda s: None)
+    assert [s.think_time for s in rw.specs] == [None, None]
+    assert "bun_pool" not in mit.DEFAULT and "bun_pool" in mit.NAMES  # opt-in: -m bun_pool
+    with pytest.raises(ConfigError, match="Mitigation.pool_idle: got 0"):
+        mit.get(replace(mit.get("none"), pool_idle=0))
+
+
 def test_report_shows_the_mitigation_table_beside_the_falsification_table(tmp_path):
     from harness import report
 
@@ -105,8 +126,8 @@ def test_keepalive_removes_h2_resets(world_runner):
     w = h2.world()
     think = 2 * w.nat_timeout  # the pooled connection idles past the NAT timeout between turns
     session = Session(sizes=(100_000, 200_000), duration=10, duration_per_mb=0, think_time=think)
-    rows = _by_name(run_mitigations(w, ["none", "keepalive", "fresh_connection", "short_capped"], turns=2,
-                                    session=session, rw=world_runner(w)))
+    rows = _by_name(run_mitigations(w, ["none", "keepalive", "fresh_connection", "short_capped", "node_pool",
+                                        "bun_pool"], turns=2, session=session, rw=world_runner(w)))
     none, ka, fresh = rows["none"], rows["keepalive"], rows["fresh_connection"]
     print(table(list(rows.values())))
     # baseline: the first turn (fresh connection) completes; the second is sent on a pooled
@@ -124,6 +145,10 @@ def test_keepalive_removes_h2_resets(world_runner):
     assert ka["turns_lost"] == 0 and ka["retries"] == 0 and ka["outcomes"] == {"completed": 2}, ka
     assert ka["time_to_success_s"] == pytest.approx(ka["session_s"]) and ka["time_to_success_s"] > 0
     assert none["time_to_success_s"] > ka["time_to_success_s"]  # two failed tries and the backoff
+    # Claude Code's pools: Node's has closed the connection long before (a fresh one, no
+    # failure); Bun's still holds it (240 s < 300 s) but its 60 s keepalive kept the mapping
+    for name in ("node_pool", "bun_pool"):
+        assert rows[name]["retries"] == 0 and rows[name]["outcomes"] == {"completed": 2}, rows[name]
 
 
 @pytest.mark.netns
