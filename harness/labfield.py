@@ -89,7 +89,7 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--out", default=None, metavar="DIR", help="keep the logs here (default: a temp folder)")
     p.add_argument("--from", dest="from_dir", default=None, metavar="DIR",
                    help="compare the logs an earlier --out kept instead of running")
-    add_session_args(p, max_retries=DEFAULT_RETRIES, think_time=None)
+    add_session_args(p, max_retries=DEFAULT_RETRIES)
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=run_cli)
     return p
@@ -116,11 +116,9 @@ def run_cli(args: argparse.Namespace) -> int:
             worlds = [by_name(n) for n in (NAMES if args.all else args.world)]
             if not worlds:
                 raise ConfigError("--world", None, "one or more of " + ", ".join(NAMES) + ", or --all")
-            if args.think_time is not None and not 0 <= args.think_time <= 86400:
+            if not 0 <= args.think_time <= 86400:
                 raise ConfigError("--think-time", args.think_time, "0..86400 field seconds")
-            kw = {"persistent": args.persistent, "runtime": args.runtime}
-            if args.think_time is not None:
-                kw["think_time"] = args.think_time
+            kw = {"persistent": args.persistent, "runtime": args.runtime, "think_time": args.think_time}
             out = args.out or tempfile.mkdtemp(prefix="rl-labfield-")
             reports = {}
             for w in worlds:

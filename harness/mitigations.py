@@ -25,8 +25,8 @@ connections, and the row says so in `note`.
 
 Row schema (one dict per (world, mitigation) cell):
     world, mitigation, schedule, protocol, keepalive (field s or None), pooled, fresh_retry,
-    shrink_after (N or None), pool_idle (field s or None), think_time (field s), turns, turns_lost (turns that never
-    succeeded), attempts (requests made), retries (attempts - turns), retries_wasted (failed
+    shrink_after (N or None), pool_idle (field s or None), think_time (field s), turns,
+    turns_lost (turns that never succeeded), attempts (requests made), retries (attempts - turns), retries_wasted (failed
     retries), retries_succeeded, shrinks (attempts sent shrunk), backoff_s (field s of retry
     delays), request_s (field s: sum of the records' t_total / time_scale), session_s
     (request_s + backoff_s; think time excluded), time_to_success_s (session_s when no turn
@@ -123,7 +123,7 @@ MITIGATIONS = {m.name: m for m in (
 )}
 NAMES = tuple(MITIGATIONS)
 # what `python -m harness run` measures per world; the pool models are opt-in (-m bun_pool)
-DEFAULT = tuple(n for n in NAMES if n not in ("node_pool", "bun_pool"))
+DEFAULT = tuple(n for n, m in MITIGATIONS.items() if m.pool_idle is None)
 
 
 def get(name: str | Mitigation) -> Mitigation:

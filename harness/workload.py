@@ -378,7 +378,7 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--turns", type=int, default=None, metavar="N", help="turns (default: one per size)")
     p.add_argument("--sizes", default=",".join(str(s) for s in DEFAULT_SIZES), metavar="B,B,...",
                    help="request size of each turn, bytes (the last repeats; default %(default)s)")
-    add_session_args(p, max_retries=DEFAULT_RETRIES, think_time=DEFAULT_THINK)
+    add_session_args(p, max_retries=DEFAULT_RETRIES)
     p.add_argument("--out", default=None, metavar="DIR",
                    help="keep the session files and workload.json here (default: a temp folder, removed)")
     p.add_argument("--json", action="store_true", help="print one JSON object: workload and fieldlog")
@@ -386,13 +386,13 @@ def add_parser(sub) -> argparse.ArgumentParser:
     return p
 
 
-def add_session_args(p: argparse.ArgumentParser, max_retries: int, think_time: float | None) -> None:
+def add_session_args(p: argparse.ArgumentParser, max_retries: int) -> None:
     """How each Claude Code session runs (shared with `lab-vs-field`): --max-retries,
-    --think-time (None: run_workload's default), --persistent, --runtime, --backend."""
+    --think-time, --persistent, --runtime, --backend."""
     p.add_argument("--max-retries", type=int, default=max_retries, metavar="N",
                    help="CLAUDE_CODE_MAX_RETRIES (default %(default)s)")
-    p.add_argument("--think-time", type=float, default=think_time, metavar="S",
-                   help=f"field seconds between turns, scaled by the world (default {DEFAULT_THINK:g})")
+    p.add_argument("--think-time", type=float, default=DEFAULT_THINK, metavar="S",
+                   help="field seconds between turns, scaled by the world (default %(default)s)")
     p.add_argument("--persistent", action="store_true",
                    help="one Claude Code process for every turn (its HTTP connection pool carries over; "
                         "the context is pasted into the prompt) instead of a process per turn (--resume)")

@@ -24,10 +24,17 @@ PY=${PYTHON:-python3}
 # pip: reinstall whenever pyproject.toml changed since the last install from this folder
 stamp=.setup-stamp
 want="$(sha256sum pyproject.toml | cut -d' ' -f1) $("$PY" -c 'import sys; print(sys.executable)')"
-if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ] || ! "$PY" -c "import importlib.metadata as m; m.version('resetlab')" 2>/dev/null; then
+# ... or whenever `import harness` (tried from / so this folder is not on the path) does not
+# come from this folder: an editable install of another checkout, or none at all
+installed_here() {
+  local here=$PWD
+  (cd / && "$PY" -c 'import os, sys, harness
+sys.exit(os.path.dirname(os.path.dirname(os.path.realpath(harness.__file__))) != os.path.realpath(sys.argv[1]))' "$here") 2>/dev/null
+}
+if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ] || ! installed_here; then
   echo "setup: pip install -e .[dev]"
   "$PY" -m pip install -q --disable-pip-version-check -e '.[dev]'
-  "$PY" -c "import importlib.metadata as m; m.version('resetlab')"
+  installed_here || { echo "setup: the resetlab install does not import from $PWD" >&2; exit 1; }
   echo "$want" > "$stamp"
 fi
 

@@ -17,6 +17,7 @@ from collections import Counter
 
 import pytest
 
+from harness import jsonl
 from harness.clients import claude_code
 from harness.clients.common import platform_ok
 from harness.clients.probe import Probe
@@ -247,8 +248,8 @@ H2_IDLE = (2.2, 3.8)
 
 def _edge_conn(rw, request_ids: list[str]) -> list[int]:
     """The edge's client-side connection number of each request (by the origin's request id)."""
-    with open(os.path.join(rw.workdir, "edge.jsonl"), encoding="utf-8") as f:
-        conns = {r.get("request_id"): r["conn"] for r in map(json.loads, f) if r.get("request_id")}
+    conns = {r["request_id"]: r["conn"] for r in jsonl.read(os.path.join(rw.workdir, "edge.jsonl"))
+             if r.get("request_id")}
     return [conns[rid] for rid in request_ids]
 
 

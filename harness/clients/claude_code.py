@@ -577,7 +577,7 @@ def _check(probe: Probe) -> str:
     ensure_npm(FOLDER)
     if runtime_binary(probe) is None:
         raise NodeUnavailable(f"bun is not installed: {BUN} is missing (the optional npm package "
-                              "@oven/bun-linux-x64 installs only on Linux x64)")
+                              f"{BUN_PACKAGE} installs only on Linux x64)")
     return mode
 
 

@@ -13,11 +13,12 @@ for the field's own figures:
                 it writes cause {} and the analyzer counts "unknown", so this is undefined
 
 The field's values (§3.6, §3.5, §3.1 of the report): 0.636, 0.225, 0.097, 0.746, 1.0 (all
-325 are ECONNRESET). A component is defined only where its denominator is > 0. The distance between two signatures is the root
-mean square of the differences over the components both define (each in [0, 1], so is
-the distance); the components used are reported with it. A world whose Claude Code logs
-hold no api_error record has no signature: it cannot have produced the field's 325 records
-(Claude Code writes api_error only for failures before response headers), and ranks last.
+325 are ECONNRESET). A component is defined only where its denominator is > 0. The distance
+between two signatures is the root mean square of the differences over the components both
+define (each in [0, 1], so is the distance); the components used are reported with it. A
+world whose Claude Code logs hold no api_error record has no signature: it cannot have
+produced the field's 325 records (Claude Code writes api_error only for failures before
+response headers), and ranks last.
 
 Verdicts elsewhere never read this: it only says which world's *logs* look most like the
 field's, to point at the mechanism worth probing on the real endpoint.
