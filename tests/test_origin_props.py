@@ -97,7 +97,9 @@ def test_sse_text_round_trips_through_encoder_and_parsers(texts, cuts):
     result = RawResult(body=wire, chunks=[(0.0, c) for c in chunks])
     assert [n for _, n in result.event_times()] == [n for n, _ in events]
     # What a real client sees: the anthropic SDK's SSE decoder, fed the same cuts.
-    streaming = pytest.importorskip("anthropic._streaming")
+    # anthropic is a dependency setup.sh installs: a missing or moved decoder fails, never skips
+    from anthropic import _streaming as streaming
+
     seen = [(sse.event, json.loads(sse.data))
             for sse in streaming.SSEDecoder().iter_bytes(iter(chunks))]
     assert seen == events
