@@ -636,6 +636,15 @@ def test_field_report_figures():
     assert round(129 / 173, 3) == v["large_session_share"]["share_of_errors"]
     assert v["bursts"]["count"] == 36 and v["bursts"]["errors_in_bursts"] == 181
     assert field.figure("api_errors") == 325
+    # the tables the fit (harness/fit) adds: each row's CLI count fits its hour in §4.2
+    hours = v["by_hour_local"]["counts"]
+    rows = v["link_event_correlation"]["rows"]
+    assert all(r["cli_econnresets"] <= hours[r["local_hour"][11:13]] for r in rows)
+    assert sum(r["cli_econnresets"] for r in rows) == 115 and v["link_event_correlation"]["co_timed_share_stated"]["errors"] == 71
+    assert [t["minutes"] for t in v["longest_failing_turns"]] == [20.7, 16.4]
+    assert v["distinct_turn_failures"]["bursts"] == v["bursts"]["count"]
+    assert v["distinct_turn_failures"]["bursts"] + v["distinct_turn_failures"]["singletons"] == 180
+    assert v["retry_exhaustion_minutes"]["min"] < v["retry_exhaustion_minutes"]["max"]
 
 
 REPORT = os.environ.get("RESETLAB_FIELD_REPORT", "/work/shared/reference/field-report.txt")
