@@ -137,6 +137,11 @@ class ProbeRecord:
     retry_delays: list[float] = field(default_factory=list)
     client_message: str | None = None  # what the client itself reported
     rst_from: str | None = None  # host that emitted the RST, when taps were on
+    # with a tap (harness.wire): outcome/label above are the wire's where it decides, and
+    # these keep what the client itself said; `wire` holds every exchange the tap saw
+    client_outcome: str | None = None
+    client_label: str | None = None
+    wire: dict[str, Any] | None = None
     probe: dict[str, Any] = field(default_factory=dict)  # the probe's parameters
     world: str | None = None
     backend: str | None = None
@@ -157,6 +162,20 @@ class ProbeRecord:
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), sort_keys=True)
+
+
+def prefer_wire(record: ProbeRecord, wire_obs: Observation | None, wire: dict[str, Any]) -> ProbeRecord:
+    """Keep the client's label in client_outcome / client_label and, where the wire decided
+    the exchange (`wire_obs` not None), make the wire's classification the record's outcome.
+    The client's own facts (bytes, events, timings, retries, message) are kept as they are."""
+    record.wire = wire
+    record.client_outcome, record.client_label = record.outcome, record.label
+    if wire_obs is not None:
+        out = classify(wire_obs)
+        record.outcome, record.label, record.code = out.kind, out.label, out.code
+        record.status = out.status if out.status is not None else wire_obs.status
+        record.error_type, record.phase = out.type, out.phase
+    return record
 
 
 def load_schema() -> dict:

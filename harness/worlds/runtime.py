@@ -119,11 +119,13 @@ class RunningWorld:
 
         run = runner(spec.client)
         if spec.tap:
+            from harness import wire
             from netem.tap import Tap
 
-            with Tap(self.topo) as tap:
+            t0 = time.monotonic()
+            with Tap(self.topo, flows=("client",)) as tap:
                 record = self.topo["client"].call(run, self.client_probe(spec))
-            record.rst_from = tap.who_reset("client")
+            wire.attach(record, tap, t0)  # the wire's view beside the client's; it decides where it can
         else:
             record = self.topo["client"].call(run, self.client_probe(spec))
         record.world = self.world.name
