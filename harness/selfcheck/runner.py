@@ -1,0 +1,164 @@
+"""The random-world self-check: draw worlds (strategies.py), run the falsification engine on
+each as it would run on any world (`harness.run.falsify_world`: it is told nothing of the
+draw), score the verdicts and boundaries against the truth (score.py), write
+selfcheck.json + selfcheck.md + probes.jsonl.
+
+    python -m harness.selfcheck --worlds 50 --seed 1 --out results/selfcheck
+
+A few worlds run at once (`--parallel`, default 2: each RunningWorld has its own namespaces;
+the machine has 2 cores and the engine already runs a stage's probes concurrently).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+from . import score
+from .strategies import Draw, draws
+
+
+def engine_commit() -> str:
+    """The commit of the tree the engine is imported from (+ "-dirty" with local changes)."""
+    here = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    try:
+        rev = subprocess.run(["git", "-C", here, "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                             timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "-C", here, "status", "--porcelain", "--", "harness/engine.py",
+                                "harness/run.py", "harness/stats.py"], capture_output=True, text=True,
+                               timeout=10).stdout.strip()
+        return rev + ("-dirty" if dirty else "") if rev else "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def found_boundaries(result: dict) -> list[dict]:
+    """The engine's boundaries, where its Falsification reports them (issue 12's contract)."""
+    b = result.get("boundaries")
+    return list(b) if isinstance(b, list) else []
+
+
+def run_one(d: Draw, index: int, backend: str, seed: int, log=None) -> tuple[dict, list[dict]]:
+    from harness.run import falsify_world
+
+    t0 = time.monotonic()
+    n = [0]
+
+    def progress(rec) -> None:
+        n[0] += 1
+
+    row = {"index": index, "name": d.world.name, "truth": d.truth, "family": d.family, "draw": d.to_dict(),
+           "true_boundaries": [b.to_dict() for b in d.boundaries]}
+    try:
+        records, result = falsify_world(d.world, backend=backend, seed=seed + index, progress=progress)
+    except Exception as e:  # a world the lab could not run is reported, not hidden
+        row.update({"error": f"{type(e).__name__}: {e}", "verdicts": {}, "found_boundaries": [],
+                    "seconds": time.monotonic() - t0, "probes": n[0]})
+        return row, []
+    res = result.to_dict()
+    row.update({"verdicts": {h: v["verdict"] for h, v in res["hypotheses"].items()},
+                "evidence": {h: v.get("evidence", [])[:3] for h, v in res["hypotheses"].items()},
+                "found_boundaries": found_boundaries(res), "seconds": time.monotonic() - t0,
+                "probes": len(records)})
+    row["boundary_errors"] = [score.boundary_error(b, row["found_boundaries"]) for b in row["true_boundaries"]]
+    return row, [r.to_dict() for r in records]
+
+
+def run(n: int, seed: int, family: str | None = None, out: str | None = None, parallel: int = 2,
+        backend: str = "auto", edges: tuple[str, ...] = ("builtin",), stream=sys.stderr) -> dict:
+    drawn = draws(n, seed, family, edges)
+    out = out or os.path.join("results", time.strftime("selfcheck-%Y%m%d-%H%M%S"))
+    os.makedirs(out, exist_ok=True)
+    commit = engine_commit()
+    print(f"selfcheck: {n} worlds (seed {seed}{', family ' + family if family else ''}), engine {commit}, "
+          f"{parallel} at a time -> {out}", file=stream, flush=True)
+    lock = threading.Lock()
+    rows: list[dict] = []
+    started = time.monotonic()
+
+    def one(i: int, d: Draw) -> dict:
+        with lock:
+            print(f"  [{i + 1}/{n}] start {d.world.name} ts={d.world.time_scale:.4g} "
+                  + " ".join(f"{b.factor}={b.value:.4g}" for b in d.boundaries), file=stream, flush=True)
+        row, records = run_one(d, i, backend, seed)
+        with lock:
+            rows.append(row)
+            with open(os.path.join(out, "probes.jsonl"), "a") as f:
+                for r in records:
+                    f.write(json.dumps(r, sort_keys=True) + "\n")
+            v = " ".join(f"{h}:{row['verdicts'].get(h, '-')[:4]}" for h in score.HYPOTHESES)
+            print(f"  [{len(rows)}/{n}] done  {d.world.name} ({d.truth}) {row['seconds']:.0f} s, "
+                  f"{row['probes']} probes: {row.get('error') or v}", file=stream, flush=True)
+        return row
+
+    from harness.run import results
+
+    with ThreadPoolExecutor(max_workers=max(1, parallel)) as pool:
+        futures = [pool.submit(one, i, d) for i, d in enumerate(drawn)]
+        try:
+            results(futures)
+        except BaseException:
+            for f in futures:
+                f.cancel()  # worlds not started yet; running ones finish and tear down
+            print("selfcheck: stopping after the worlds already running", file=stream, flush=True)
+            raise
+    rows.sort(key=lambda r: r["index"])
+    report = summarize(rows, {"worlds": n, "seed": seed, "family": family, "engine_commit": commit,
+                              "parallel": parallel, "backend": backend, "edges": list(edges),
+                              "wall_seconds": time.monotonic() - started})
+    write(report, out)
+    return report
+
+
+def summarize(rows: list[dict], meta: dict) -> dict:
+    ran = [r for r in rows if not r.get("error")]
+    secs = sorted(r["seconds"] for r in ran)
+    per_family: dict[str, list[float]] = {}
+    for r in ran:
+        per_family.setdefault(r["family"], []).append(r["seconds"])
+    return {**meta, "confusion": score.confusion(ran), "criteria": [c.to_dict() for c in score.criteria(ran)],
+            "boundary_errors": score.boundary_errors(ran), "errors": [r for r in rows if r.get("error")],
+            "seconds_per_world": {"median": secs[len(secs) // 2] if secs else None,
+                                  "max": secs[-1] if secs else None,
+                                  "per_family_median": {f: sorted(v)[len(v) // 2] for f, v in per_family.items()}},
+            "rows": rows}
+
+
+def passed(report: dict) -> bool:
+    return not report["errors"] and all(c["passed"] for c in report["criteria"])
+
+
+def markdown(report: dict) -> str:
+    crit = [score.Criterion(**c) for c in report["criteria"]]
+    spw = report["seconds_per_world"]
+    lines = [f"# Random-world self-check: {report['worlds']} worlds, seed {report['seed']}, "
+             f"engine {report['engine_commit']}", "",
+             f"Wall time {report['wall_seconds'] / 60:.1f} min ({report['parallel']} worlds at a time); "
+             f"per world median {spw['median'] or 0:.0f} s, max {spw['max'] or 0:.0f} s.", "",
+             "## Confusion matrix", "", score.confusion_markdown(report["confusion"]), "",
+             "## Done-when criteria", "", score.criteria_markdown(crit), "",
+             "## Boundary error (found interval vs true value, field units)", "",
+             score.boundaries_markdown(report["boundary_errors"]), ""]
+    if report["errors"]:
+        lines += ["## Worlds that did not run", ""] + [f"- {r['name']}: {r['error']}" for r in report["errors"]] + [""]
+    lines += ["## Worlds", "", "| world | truth | time scale | true boundaries | verdicts | found | s |",
+              "|---|---|---|---|---|---|---|"]
+    for r in report["rows"]:
+        tb = ", ".join(f"{b['factor']} {b['value']:.4g} {b['unit']}" for b in r["true_boundaries"]) or "-"
+        fb = ", ".join(f"{b.get('factor')} {b.get('lo')}-{b.get('hi')}" for b in r.get("found_boundaries", [])) or "-"
+        v = " ".join(f"{h}:{r['verdicts'].get(h, '-')[:4]}" for h in score.HYPOTHESES)
+        lines.append(f"| {r['name']} | {r['truth']} | {r['draw']['time_scale']:.4g} | {tb} | {r.get('error') or v} "
+                     f"| {fb} | {r['seconds']:.0f} |")
+    return "\n".join(lines) + "\n"
+
+
+def write(report: dict, out: str) -> None:
+    with open(os.path.join(out, "selfcheck.json"), "w") as f:
+        json.dump(report, f, indent=2, sort_keys=True, default=str)
+    with open(os.path.join(out, "selfcheck.md"), "w") as f:
+        f.write(markdown(report))
