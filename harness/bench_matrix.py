@@ -27,13 +27,13 @@ RTTS = 2  # TCP handshake + request/first byte: round trips every probe pays on 
 
 def emulated_seconds(rec: dict, scales: dict[str, tuple[float, float]]) -> float:
     """Scaled stream time plus the emulated links' round trips (link delays are not scaled),
-    or, for a paced reader, the time its pace takes over the bytes it read (pace is not
-    scaled either), if longer."""
+    or, for a paced reader, the time its pace takes over the bytes it read (the lab's pace
+    is the field pace / time_scale), if longer."""
     p = rec.get("probe", {})
     ts, rtt = scales.get(rec.get("world") or "", (0.0, 0.0))
     stream = (float(p.get("duration") or 0) + float(p.get("longest_idle") or 0)) * ts
     if p.get("read_pace"):
-        stream = max(stream, float(rec.get("bytes_received") or 0) / float(p["read_pace"]))
+        stream = max(stream, float(rec.get("bytes_received") or 0) * ts / float(p["read_pace"]))
     return stream + float(p.get("think_time") or 0) * ts + RTTS * rtt
 
 

@@ -10,7 +10,8 @@ time_scale), with repeats:
     size_x_duration  10 MB and 300 s together             base   (a bytes x seconds budget)
     idle_gap     240 s of silence mid-stream              base
     think_time   2nd request on a connection idle 450 s   base
-    read_pace    HTTP/2, 4 KB window, reading 2 KB/s      base
+    read_pace    HTTP/2, 4 KB window, reading 41 B/s      base
+                 (field bytes per second: 2 KB/s in the lab at time_scale 0.02)
     <arm>+keepalive  the failing arm with TCP keepalive 30 s   <arm>  (does it remove them?)
     <arm>+protocol   the failing arm over the other protocol    <arm>
     <arm>+canary     the failing arm with an idle canary beside  base+canary (canary deaths:
@@ -52,7 +53,7 @@ STRESS = {
     "size_x_duration": replace(BASE, size=10_000_000, duration=300),  # an interaction, not one factor
     "idle_gap": replace(BASE, longest_idle=240),
     "think_time": replace(BASE, think_time=450),  # > Cloudflare's 400 s, > consumer NATs' 350 s
-    "read_pace": replace(BASE, duration=8, protocol="h2c", read_pace=2048, h2_window=4096),
+    "read_pace": replace(BASE, duration=8, protocol="h2c", read_pace=40.96, h2_window=4096),
 }
 TREATMENTS = ("keepalive", "protocol", "canary")
 # "canary": the failing arm again with an idle canary connection beside each probe (opened

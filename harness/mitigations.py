@@ -47,6 +47,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, fields, replace
 
+from harness.worlds.compile import compile_world
 from harness.worlds.model import ProbeSpec, World
 from netem.errors import ConfigError
 
@@ -205,6 +206,7 @@ def run_session(rw, m: Mitigation, session: Session, turns: int, seed: int = 0,
     """One session of `turns` turns in a running world (harness.worlds.runtime.RunningWorld).
     `stop`: checked before each attempt; when set, Stopped is raised."""
     w: World = rw.world
+    lab = compile_world(w)
     sched = SCHEDULES[m.schedule]
     counts: Counter = Counter()
     turn_log = []
@@ -214,12 +216,12 @@ def run_session(rw, m: Mitigation, session: Session, turns: int, seed: int = 0,
             if attempt:
                 delay = sched.delay(attempt)
                 backoff += delay
-                sleep(delay * w.time_scale)
+                sleep(lab.seconds(delay))
             if stop is not None and stop.is_set():
                 raise Stopped(f"{w.name}/{m.name}")
             spec = _spec(m, session, turn, attempt, failures, seed * 1000 + turn * 100 + attempt)
             rec = rw.probe(spec)
-            spent += (rec.t_total or 0.0) / w.time_scale
+            spent += lab.field_seconds(rec.t_total or 0.0)
             kinds.append(rec.outcome)
             sizes.append(spec.size)
             counts[rec.outcome] += 1

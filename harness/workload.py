@@ -66,6 +66,7 @@ from typing import Any
 from harness.clients import claude_code
 from harness.clients.common import api_key
 from harness.clients.retries import PROBE_ID_HEADER
+from harness.worlds.compile import compile_world
 from harness.worlds.model import ProbeSpec
 from netem.errors import ConfigError, check_choice
 
@@ -274,6 +275,7 @@ def run_workload(rw, turns: int | None = None, sizes: tuple[int, ...] = DEFAULT_
         raise ConfigError("think_time", think_time, "field seconds >= 0")
     check_choice("runtime", runtime, claude_code.RUNTIMES)
     world = rw.world
+    lab = compile_world(world)
     out_dir = out or tempfile.mkdtemp(prefix="rl-workload-")
     os.makedirs(os.path.join(out_dir, "debug"), exist_ok=True)
     root = home or tempfile.mkdtemp(prefix="rl-cc-home-")
@@ -298,7 +300,7 @@ def run_workload(rw, turns: int | None = None, sizes: tuple[int, ...] = DEFAULT_
                     tui = rw.topo["client"].call(claude_code.Tui, first, home_dir, project,
                                                  os.path.join(out_dir, "debug", "session.txt"))
                 text = filler(pad, seed=seed * 1000 + i) + "\n\n" + PROMPT if pad else PROMPT
-                submit_at = last_end + world.seconds(think_time) if last_end is not None else None
+                submit_at = last_end + lab.seconds(think_time) if last_end is not None else None
                 record, res = claude_code.turn_in(tui, probe, text, submit_at=submit_at)
                 with open(os.path.join(out_dir, "debug", f"screen-{i + 1}.txt"), "w", encoding="utf-8") as f:
                     f.write(res.screen)
@@ -306,7 +308,7 @@ def run_workload(rw, turns: int | None = None, sizes: tuple[int, ...] = DEFAULT_
                     raise RuntimeError(f"claude-code exited during turn {i + 1}: {tui.screen()[-1500:]}")
             else:
                 if i and think_time:
-                    time.sleep(world.seconds(think_time))
+                    time.sleep(lab.seconds(think_time))
                 if pad:
                     if not session_path:  # the first turn already needs context: start the session here
                         wl.session_id = str(uuid.uuid4())

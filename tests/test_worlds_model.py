@@ -5,7 +5,7 @@ import json
 import pytest
 
 from harness.worlds import MODULES, NAMES, ProbeSpec, World, by_name, module_of
-from harness.worlds.model import scale_plan
+from harness.worlds.compile import compile_world, lab_stream
 from harness.worlds.prediction import FACTORS
 from netem import ConfigError
 
@@ -28,20 +28,21 @@ def test_every_hypothesis_states_an_effect_for_every_factor(hyp):
 
 def test_time_scale_multiplies_durations_not_bytes():
     w = by_name("h1-size-duration").with_(time_scale=0.5)
-    rule = w.scaled_plan[0]
+    rule = compile_world(w).origin_plan[0]
     assert rule["when"]["body_bytes_times_seconds_over"] == pytest.approx(6_000_000 * 60 * 0.5)
     h2 = by_name("h2").with_(time_scale=0.1, origin_stream={"ping_interval": 30.0})
-    assert h2.scaled_stream["ping_interval"] == pytest.approx(3.0)
+    assert compile_world(h2).origin_stream["ping_interval"] == pytest.approx(3.0)
     p = ProbeSpec(size=5_000_000, duration=40, longest_idle=200, keepalive=30)
-    assert p.lab_stream(h2)["duration"] == pytest.approx(4.0)
-    assert p.lab_stream(h2)["idle"][0]["seconds"] == pytest.approx(20.0)
-    assert p.scaled_keepalive(h2) == 3  # whole seconds, rounded up
-    assert p.size == 5_000_000
+    assert lab_stream(p, 0.1)["duration"] == pytest.approx(4.0)
+    assert lab_stream(p, 0.1)["idle"][0]["seconds"] == pytest.approx(20.0)
+    probe = compile_world(h2).probe(p, "http://127.0.0.1:1")
+    assert probe.keepalive == 3  # whole seconds, rounded up
+    assert probe.size == 5_000_000
 
 
-def test_scale_plan_leaves_other_fields():
-    rules = [{"when": {"after_seconds": 10, "after_events": 5}, "do": {"stall": {"seconds": 4}}, "attempts": [1]}]
-    out = scale_plan(rules, 0.1)
+def test_scaled_plan_leaves_other_fields():
+    rules = ({"when": {"after_seconds": 10, "after_events": 5}, "do": {"stall": {"seconds": 4}}, "attempts": [1]},)
+    out = compile_world(by_name("control").with_(time_scale=0.1, origin_plan=rules)).origin_plan
     assert out == [{"when": {"after_seconds": 1.0, "after_events": 5}, "do": {"stall": {"seconds": 0.4}},
                     "attempts": [1]}]
     assert rules[0]["when"]["after_seconds"] == 10  # not mutated
@@ -63,6 +64,18 @@ def test_bad_world_fields_give_one_line(bad, field, tmp_path):
     assert str(info.value).startswith(f"{field}: got ")
 
 
+@pytest.mark.parametrize("bad, field", [
+    ({"origin_plan": [{"when": {"after_seconds": "soon"}, "do": {"tcp_rst": {}}}]},
+     "World.origin_plan[0].when.after_seconds"),
+    ({"origin_plan": [{"do": {"explode": {}}}]}, "World.origin_plan[0].do"),
+    ({"origin_stream": {"gaps": 3}}, "World.origin_stream.gaps"),
+])
+def test_bad_origin_plan_fails_when_the_world_is_built(bad, field):
+    with pytest.raises(ConfigError) as info:
+        by_name("control").with_(**bad)
+    assert str(info.value).startswith(f"{field}: ") and "\n" not in str(info.value)
+
+
 def test_unknown_world_name():
     with pytest.raises(ValueError, match=r"^world: got 'h7'; allowed one of control, "):
         by_name("h7")
@@ -82,6 +95,7 @@ def test_expectations_follow_each_mechanism():
     assert module_of(h2).expect(h2, ProbeSpec(think_time=240)).kinds == {"reset_before_headers"}
     h4 = by_name("h4")
     assert module_of(h4).expect(h4, ProbeSpec(protocol="h2c", read_pace=100)).fails
+    assert not module_of(h4).expect(h4, ProbeSpec(protocol="h2c", read_pace=5000)).fails
     assert not module_of(h4).expect(h4, ProbeSpec(protocol="http1", read_pace=100)).fails
     h5 = by_name("h5")
     assert module_of(h5).expect(h5, ProbeSpec(size=10_000_000)).kinds == {"reset_before_headers"}

@@ -6,27 +6,31 @@ they really send when a limit trips is measured by the tests, not assumed here).
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, field, fields
 
+from harness.units import scaled, timed_fields, unit
 from netem.errors import ConfigError, check_choice, check_range
 
 ACTIONS = ("rst", "fin", "rst_stream", "goaway", "status")
 PROTOCOLS = ("http1", "h2c")
 MAX_SECONDS = 7 * 24 * 3600.0
-DURATIONS = ("first_byte_timeout", "idle_timeout", "max_stream_duration", "client_idle_timeout",
-             "send_stall_timeout")
 
 
 @dataclass(frozen=True)
 class EdgePolicy:
     """All durations in seconds; None means "no such limit"."""
 
-    first_byte_timeout: float | None = None  # request sent upstream -> first response byte
-    idle_timeout: float | None = None  # longest silence from upstream once bytes flow
-    max_stream_duration: float | None = None  # wall clock from request start to response end
+    # request sent upstream -> first response byte
+    first_byte_timeout: float | None = field(default=None, metadata=unit("s"))
+    # longest silence from upstream once bytes flow
+    idle_timeout: float | None = field(default=None, metadata=unit("s"))
+    # wall clock from request start to response end
+    max_stream_duration: float | None = field(default=None, metadata=unit("s"))
     max_body_bytes: int | None = None  # request bodies above this are refused (413)
-    client_idle_timeout: float | None = None  # idle keep-alive client connections closed after
-    send_stall_timeout: float | None = None  # client accepts no response bytes for this long
+    # idle keep-alive client connections closed after
+    client_idle_timeout: float | None = field(default=None, metadata=unit("s"))
+    # client accepts no response bytes for this long
+    send_stall_timeout: float | None = field(default=None, metadata=unit("s"))
     client_protocol: str = "http1"  # what the edge speaks to the client: http1 or h2c
     on_limit: str = "rst"  # rst | fin | rst_stream | goaway | status
     status: int = 524  # for on_limit=status (Cloudflare's "a timeout occurred")
@@ -47,12 +51,8 @@ class EdgePolicy:
         check_range("EdgePolicy.h2_error_code", self.h2_error_code, 0, 2**32 - 1, "an HTTP/2 error code")
 
     def scaled(self, time_scale: float) -> EdgePolicy:
-        """Every duration multiplied by time_scale (bytes unchanged)."""
-        kw = {}
-        for name in DURATIONS:
-            v = getattr(self, name)
-            kw[name] = None if v is None else v * time_scale
-        return replace(self, **kw)
+        """Every duration multiplied by time_scale (bytes unchanged; harness/units.py)."""
+        return scaled(self, time_scale)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -64,6 +64,9 @@ class EdgePolicy:
             if k not in known:
                 raise ConfigError(f"EdgePolicy.{k}", d[k], "fields " + ", ".join(sorted(known)))
         return cls(**d)
+
+
+DURATIONS = tuple(timed_fields(EdgePolicy))
 
 
 def lost_in_real_proxy(policy: EdgePolicy, proxy: str) -> list[str]:

@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import h2.errors
 
+from harness.units import scale_value
+
 from .exchange import Terminated
 from .responses import error_body, send_error
 from .validate import (
@@ -42,6 +44,7 @@ H2 = ("h2", "h2c")
 class Param:
     kind: str  # int | number | str | bool | h2code | headers | status
     default: Any = REQUIRED
+    unit: str | None = None  # a time unit (harness/units.py): the parameter scales with time_scale
 
 
 class Action:
@@ -78,6 +81,12 @@ class Action:
 
     async def run(self, inj: Injector) -> None:
         raise NotImplementedError
+
+    def scaled(self, time_scale: float) -> Action:
+        """The same action with its timed parameters in lab units (harness/units.py)."""
+        schema = self.params_schema
+        return type(self)({k: scale_value(v, schema[k].unit, time_scale) if schema[k].unit else v
+                           for k, v in self.params.items()})
 
     def to_json(self) -> dict:
         return {self.name: dict(self.params)}
@@ -181,7 +190,7 @@ class Stall(Action):
 
     name = "stall"
     terminal = False
-    params_schema = {"seconds": Param("number", None), "forever": Param("bool", None)}
+    params_schema = {"seconds": Param("number", None, "s"), "forever": Param("bool", None)}
 
     @classmethod
     def check(cls, path: str, params: dict[str, Any]) -> None:
@@ -235,7 +244,7 @@ class Drip(Action):
 
     name = "drip"
     terminal = False
-    params_schema = {"bytes_per_second": Param("number")}
+    params_schema = {"bytes_per_second": Param("number", REQUIRED, "B/s")}
 
     async def run(self, inj: Injector) -> None:
         inj.drip_rate = self.params["bytes_per_second"]

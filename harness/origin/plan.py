@@ -33,8 +33,10 @@ Plans apply to ``POST /v1/messages`` only (HEAD /, count_tokens and errors are n
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
+
+from harness.units import scaled, unit
 
 from .actions import ACTIONS, Action
 from .validate import (
@@ -69,11 +71,14 @@ class When:
     phase: str | None = None
     after_events: int | None = None
     after_bytes: int | None = None
-    after_seconds: float | None = None
+    after_seconds: float | None = field(default=None, metadata=unit("s"))
     body_bytes_over: int | None = None
-    body_bytes_times_seconds_over: float | None = None
-    idle_seconds_over: float | None = None
+    body_bytes_times_seconds_over: float | None = field(default=None, metadata=unit("B*s"))
+    idle_seconds_over: float | None = field(default=None, metadata=unit("s"))
     streaming: bool | None = None
+
+    def scaled(self, time_scale: float) -> When:
+        return scaled(self, time_scale)
 
     def ready_at(self, p: Progress) -> float:
         """Earliest (trio clock) time at which every condition holds, given the progress so far.
@@ -114,6 +119,9 @@ class Rule:
     when: When
     action: Action
     attempts: frozenset[int] | None = None
+
+    def scaled(self, time_scale: float) -> Rule:
+        return replace(self, when=self.when.scaled(time_scale), action=self.action.scaled(time_scale))
 
     def to_json(self) -> dict:
         out: dict[str, Any] = {"when": self.when.to_json(), "do": self.action.to_json()}
@@ -178,6 +186,11 @@ def _parse_attempts(path: str, raw: Any) -> frozenset[int] | None:
     if not isinstance(raw, list) or not raw:
         raise fail(path, raw, "is not a non-empty list", "a list of attempt numbers >= 1")
     return frozenset(check_int(f"{path}[{i}]", n, lo=1) for i, n in enumerate(raw))
+
+
+def scale_plan(plan: Plan, time_scale: float) -> Plan:
+    """Every duration of every rule times time_scale (see harness/units.py)."""
+    return tuple(rule.scaled(time_scale) for rule in plan)
 
 
 def plan_to_json(plan: Plan) -> list[dict]:

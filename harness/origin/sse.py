@@ -45,8 +45,10 @@ from __future__ import annotations
 import json
 import secrets
 import string
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
+
+from harness.units import scaled, unit
 
 from .validate import (
     SpecError,
@@ -68,15 +70,19 @@ class StreamSpec:
     tokens_per_delta: int = 1
     thinking_deltas: int = 0
     tool_deltas: int = 0
-    gap: float = 0.0
-    duration: float | None = None
-    gaps: tuple[float, ...] = ()
-    idle: tuple[tuple[int, float], ...] = ()
-    headers_delay: float = 0.0
-    headers_delay_per_mb: float = 0.0
-    first_event_delay: float = 0.0
-    ping_interval: float | None = 30.0
+    gap: float = field(default=0.0, metadata=unit("s"))
+    duration: float | None = field(default=None, metadata=unit("s"))
+    gaps: tuple[float, ...] = field(default=(), metadata=unit("s"))
+    idle: tuple[tuple[int, float], ...] = field(default=(), metadata=unit("s"))  # (after_event, seconds)
+    headers_delay: float = field(default=0.0, metadata=unit("s"))
+    headers_delay_per_mb: float = field(default=0.0, metadata=unit("s/MB"))
+    first_event_delay: float = field(default=0.0, metadata=unit("s"))
+    ping_interval: float | None = field(default=30.0, metadata=unit("s"))
     stop_reason: str | None = None
+
+    def scaled(self, time_scale: float) -> StreamSpec:
+        """Every duration times time_scale (event counts unchanged; harness/units.py)."""
+        return scaled(self, time_scale, idle=tuple((n, sec * time_scale) for n, sec in self.idle))
 
     def to_json(self) -> dict:
         out = asdict(self)
@@ -140,6 +146,15 @@ def parse_stream_spec(value: Any, base: StreamSpec | None = None, where: str = "
         elif key == "idle":
             out[key] = _parse_idle(path, val)
     return replace(base, **out)
+
+
+def scale_stream_config(value: Any, time_scale: float, where: str = "stream") -> dict:
+    """A stream config (dict: only the keys given, as for the x-resetlab-stream header)
+    validated and with its durations times time_scale. Raises SpecError."""
+    if isinstance(value, str):
+        value = load_json(value, where)
+    full = parse_stream_spec(value, where=where).scaled(time_scale).to_json()
+    return {key: full[key] for key in value}
 
 
 def _parse_idle(path: str, val: Any) -> tuple[tuple[int, float], ...]:

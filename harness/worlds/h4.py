@@ -15,7 +15,9 @@ from .prediction import Effect, Expect, table
 
 STALL_LIMIT = 30.0
 WINDOW = 4096  # the slow client's HTTP/2 stream window (bytes)
-SLOW = 2048.0  # bytes/s: draining a full 4 KB window takes 2 s, longer than the scaled stall limit
+# bytes per field second: draining a full 4 KB window takes 100 field s, beyond twice the
+# stall limit (2048 B/s in the lab at time_scale 0.02: read paces scale like durations, inversely)
+SLOW = 40.96
 
 PREDICTIONS = table(
     Effect("size", "none", "the request size does not touch the response window"),
@@ -39,8 +41,8 @@ def world(stall_limit: float = STALL_LIMIT, time_scale: float = 0.02, **kw) -> W
 
 
 def expect(w: World, p: ProbeSpec) -> Expect:
-    # the window drains at read_pace: the edge waits WINDOW / pace seconds for credit
-    limit = w.edge_policy.send_stall_timeout * w.time_scale
+    # the window drains at read_pace: the edge waits WINDOW / pace field seconds for credit
+    limit = w.edge_policy.send_stall_timeout
     window = p.h2_window or 65535
     if p.protocol == "h2c" and p.read_pace is not None and window / p.read_pace > 2 * limit:
         return Expect.failure("h2_rst_stream")

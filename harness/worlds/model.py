@@ -2,11 +2,12 @@
 
 A World is the environment a hypothesis says the field user lived in; a ProbeSpec is
 one measurement in it. Both are stated in field units (seconds as a user would see them:
-a 100 s edge read timeout, a 350 s NAT timeout, a 40 s stream). `time_scale` multiplies
-every duration -- budgets, gaps, outages, keepalive, ping interval, think time -- when
-the world is built and the probe is run, so the matrix runs in seconds while every ratio
-that decides an outcome is kept. Bytes are not scaled; nor are link delays (milliseconds,
-part of the network, not of any budget).
+a 100 s edge read timeout, a 350 s NAT timeout, a 40 s stream). Every field holding a
+time carries its unit (harness/units.py); harness/worlds/compile.py turns a world and its
+probes into lab units in one step -- durations times `time_scale`, rates per second
+divided by it -- so the matrix runs in seconds while every ratio that decides an outcome
+is kept. Bytes are not scaled; nor are link delays (milliseconds, the lab's network, not
+any budget: see compile.UNSCALED).
 
 The topology is the same for every world:
     client -- access -- nat -- backbone -- edge -- dc -- origin
@@ -21,6 +22,10 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
 from harness.edge.policy import EdgePolicy
+from harness.origin.plan import parse_plan
+from harness.origin.sse import parse_stream_spec
+from harness.origin.validate import SpecError
+from harness.units import scaled, unit
 from netem.errors import ConfigError, check_choice, check_range
 from netem.outage import OutageSchedule, Window
 from netem.profile import LinkProfile
@@ -29,24 +34,7 @@ HYPOTHESES = ("control", "h1", "h2", "h3", "h4", "h5", "field")
 EDGES = ("builtin", "nginx", "haproxy", "none")
 LINKS = ("access", "backbone", "dc")
 FORMAT_VERSION = 1
-
-# plan fields that are durations (scaled) -- see harness/origin/plan.py
-_PLAN_SECONDS = ("after_seconds", "idle_seconds_over", "body_bytes_times_seconds_over")
-
-
-def scale_plan(rules: list[dict], s: float) -> list[dict]:
-    out = []
-    for rule in rules:
-        rule = json.loads(json.dumps(rule))
-        when = rule.get("when", {})
-        for key in _PLAN_SECONDS:
-            if isinstance(when.get(key), int | float):
-                when[key] = when[key] * s
-        for params in rule.get("do", {}).values():
-            if isinstance(params, dict) and isinstance(params.get("seconds"), int | float):
-                params["seconds"] = params["seconds"] * s
-        out.append(rule)
-    return out
+S = unit("s")
 
 
 @dataclass(frozen=True)
@@ -54,34 +42,40 @@ class Outages:
     """Outages on one link: fixed windows and/or a Poisson process (field seconds)."""
 
     link: str = "access"
-    windows: tuple[Window, ...] = ()
-    poisson_rate_per_s: float = 0.0  # mean outages per second
-    poisson_mean_s: float = 0.0  # mean outage duration
-    period_s: float = 0.0  # periodic outages: one every period_s ...
-    down_s: float = 0.0  # ... lasting down_s
+    windows: tuple[Window, ...] = field(default=(), metadata=S)  # (start, duration) seconds
+    poisson_rate_per_s: float = field(default=0.0, metadata=unit("1/s"))  # mean outages per second
+    poisson_mean_s: float = field(default=0.0, metadata=S)  # mean outage duration
+    period_s: float = field(default=0.0, metadata=S)  # periodic outages: one every period_s ...
+    down_s: float = field(default=0.0, metadata=S)  # ... lasting down_s
     kind: str = "down"
     seed: int = 0
 
     def __post_init__(self) -> None:
         check_choice("Outages.link", self.link, LINKS)
-        check_range("Outages.poisson_rate_per_s", self.poisson_rate_per_s, 0, 100, "per second")
-        check_range("Outages.poisson_mean_s", self.poisson_mean_s, 0, 1e6, "seconds")
+        # the bound leaves room for the lab's rate (field rate / time_scale)
+        check_range("Outages.poisson_rate_per_s", self.poisson_rate_per_s, 0, 1e6, "per second")
+        check_range("Outages.poisson_mean_s", self.poisson_mean_s, 0, 1e7, "seconds")
 
     @property
     def active(self) -> bool:
         return bool(self.windows or self.poisson_rate_per_s or self.period_s)
 
-    def schedule(self, link_label: str, time_scale: float, horizon: float) -> OutageSchedule:
-        """Scaled schedule for a run lasting `horizon` real seconds."""
-        windows = [Window(w.start * time_scale, w.duration * time_scale, w.kind) for w in self.windows]
+    def scaled(self, time_scale: float) -> Outages:
+        return scaled(self, time_scale, windows=tuple(
+            Window(w.start * time_scale, w.duration * time_scale, w.kind) for w in self.windows))
+
+    def schedule(self, link_label: str, horizon: float) -> OutageSchedule:
+        """The schedule for a run lasting `horizon` seconds (in this object's units: call
+        it on `scaled(time_scale)` for the lab's)."""
+        windows = list(self.windows)
         if self.period_s:
-            t, period, down = self.period_s * time_scale, self.period_s * time_scale, self.down_s * time_scale
+            t = self.period_s
             while t < horizon:
-                windows.append(Window(t, down, self.kind))
-                t += period
+                windows.append(Window(t, self.down_s, self.kind))
+                t += self.period_s
         if self.poisson_rate_per_s:
-            p = OutageSchedule.poisson(link_label, self.poisson_rate_per_s / time_scale,
-                                       self.poisson_mean_s * time_scale, horizon, self.kind, self.seed)
+            p = OutageSchedule.poisson(link_label, self.poisson_rate_per_s, self.poisson_mean_s, horizon,
+                                       self.kind, self.seed)
             windows += [w for w in p.windows if all(w.end <= x.start or w.start >= x.end for x in windows)]
         return OutageSchedule(link_label, tuple(windows))
 
@@ -94,15 +88,18 @@ class World:
     time_scale: float = 0.01
     access: LinkProfile = field(default_factory=lambda: LinkProfile(delay_ms=5))
     backbone: LinkProfile = field(default_factory=lambda: LinkProfile(delay_ms=2))
-    nat_timeout: float = 7440.0  # established conntrack timeout on the NAT (RFC 5382 minimum)
+    # established conntrack timeout on the NAT (RFC 5382 minimum)
+    nat_timeout: float = field(default=7440.0, metadata=S)
     nat_stale: str = "new_mapping"
     edge: str = "builtin"
-    edge_policy: EdgePolicy = field(default_factory=EdgePolicy)
-    origin_plan: tuple[dict, ...] = ()  # fault plan rules, field seconds
-    origin_stream: dict = field(default_factory=lambda: {"ping_interval": 30.0})  # field seconds
-    prefill_s_per_mb: float = 0.0  # origin: time to first byte grows with the request size
-    client_idle_timeout: float = 300.0  # the user's client gives up on a silent stream after this
-    outages: Outages = field(default_factory=Outages)
+    edge_policy: EdgePolicy = field(default_factory=EdgePolicy)  # scales itself
+    origin_plan: tuple[dict, ...] = ()  # fault plan rules, field seconds (origin/plan.py scales them)
+    origin_stream: dict = field(default_factory=lambda: {"ping_interval": 30.0})  # field s (origin/sse.py)
+    # origin: time to first byte grows with the request size
+    prefill_s_per_mb: float = field(default=0.0, metadata=unit("s/MB"))
+    # the user's client gives up on a silent stream after this
+    client_idle_timeout: float = field(default=300.0, metadata=S)
+    outages: Outages = field(default_factory=Outages)  # scales itself
 
     def __post_init__(self) -> None:
         check_choice("World.hypothesis", self.hypothesis, HYPOTHESES)
@@ -112,30 +109,18 @@ class World:
         check_range("World.prefill_s_per_mb", self.prefill_s_per_mb, 0, 3600, "seconds per MB")
         if not isinstance(self.name, str) or not self.name:
             raise ConfigError("World.name", self.name, "a non-empty string")
+        if not isinstance(self.origin_stream, dict):
+            raise ConfigError("World.origin_stream", self.origin_stream, "an object of stream settings")
         if self.origin_stream.get("ping_interval", 0) is None:
             # "no pings" is 0 (TOML has no null), which the origin reads the same way
             object.__setattr__(self, "origin_stream", {**self.origin_stream, "ping_interval": 0})
-
-    # -- scaled values used to build it -----------------------------------------------------
-
-    def seconds(self, field_seconds: float | None) -> float | None:
-        return None if field_seconds is None else field_seconds * self.time_scale
-
-    @property
-    def scaled_policy(self) -> EdgePolicy:
-        return self.edge_policy.scaled(self.time_scale)
-
-    @property
-    def scaled_plan(self) -> list[dict]:
-        return scale_plan(list(self.origin_plan), self.time_scale)
-
-    @property
-    def scaled_stream(self) -> dict:
-        s = dict(self.origin_stream)
-        for key in ("ping_interval", "gap", "duration", "headers_delay", "first_event_delay"):
-            if isinstance(s.get(key), int | float):
-                s[key] = s[key] * self.time_scale
-        return s
+        # the origin's plan and stream are checked here, with the field named, not later in
+        # the origin's subprocess
+        try:
+            parse_plan(list(self.origin_plan), "World.origin_plan")
+            parse_stream_spec(self.origin_stream, where="World.origin_stream")
+        except SpecError as e:
+            raise _one_line(e) from None
 
     # -- data ---------------------------------------------------------------------------
 
@@ -203,6 +188,14 @@ class World:
         return "\n".join(line for line in lines if line)
 
 
+def _one_line(e: SpecError) -> ConfigError:
+    """The origin schema's own one-line message, as the ConfigError callers catch."""
+    where, _, rest = str(e).partition(": ")
+    err = ConfigError(where, None, rest)
+    err.args = (str(e),)
+    return err
+
+
 def _drop_none(d: Any) -> Any:
     # TOML has no null: None-valued keys are left out and restored as defaults on load
     if isinstance(d, dict):
@@ -215,7 +208,6 @@ def _drop_none(d: Any) -> Any:
 
 PROBE_PROTOCOLS = ("http1", "h2c")
 PROBE_CLIENTS = ("raw", "python-sdk", "node-sdk", "claude-code")
-EVENTS_PER_SECOND = 4  # stream pacing: deltas per field second of stream (capped below)
 
 
 @dataclass(frozen=True)
@@ -223,16 +215,21 @@ class ProbeSpec:
     """One measurement in a world, in field units (see the module docstring)."""
 
     size: int = 1024  # request body bytes
-    duration: float = 10.0  # stream duration, field seconds
-    longest_idle: float = 0.0  # one silence of this length mid-stream (0: none), field seconds
-    keepalive: float | None = None  # TCP keepalive idle, field seconds
+    duration: float = field(default=10.0, metadata=S)  # stream duration
+    # one silence of this length mid-stream (0: none)
+    longest_idle: float = field(default=0.0, metadata=S)
+    keepalive: float | None = field(default=None, metadata=S)  # TCP keepalive idle
     protocol: str = "http1"  # http1 | h2c
-    read_pace: float | None = None  # slow consumer, bytes/s (not scaled: a client property)
+    # slow consumer: bytes per field second (the lab reads pace / time_scale bytes per second,
+    # so a window drains in the same field time at any scale)
+    read_pace: float | None = field(default=None, metadata=unit("B/s"))
     h2_window: int | None = None  # the client's HTTP/2 stream window, bytes
-    think_time: float | None = None  # the probe is the 2nd request on a connection idle this long
+    # the probe is the 2nd request on a connection idle this long
+    think_time: float | None = field(default=None, metadata=S)
     canary: bool = False
     stream: bool = True
-    idle_timeout: float | None = None  # client stream watchdog, field s (None: the world's)
+    # client stream watchdog (None: the world's)
+    idle_timeout: float | None = field(default=None, metadata=S)
     client: str = "raw"
     tap: bool = False  # capture FIN/RST on every host: the record names who sent the RST
     seed: int = 0
@@ -245,21 +242,6 @@ class ProbeSpec:
         check_choice("ProbeSpec.client", self.client, PROBE_CLIENTS)
         if self.idle_timeout is not None:
             check_range("ProbeSpec.idle_timeout", self.idle_timeout, 0.001, 1e6, "seconds")
-
-    def lab_stream(self, world: World) -> dict:
-        """The origin stream config (x-resetlab-stream) that makes this probe, scaled."""
-        s = world.time_scale
-        deltas = max(4, min(400, int(self.duration * EVENTS_PER_SECOND)))
-        out: dict = {"deltas": deltas, "duration": self.duration * s}
-        if self.longest_idle:
-            out["idle"] = [{"after_event": 3, "seconds": self.longest_idle * s}]
-        return out
-
-    def scaled_keepalive(self, world: World) -> int | None:
-        # TCP keepalive counts whole seconds (>= 1): round up, and worlds keep margins for it
-        import math
-
-        return None if self.keepalive is None else max(1, math.ceil(self.keepalive * world.time_scale))
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -21,27 +21,19 @@ from contextlib import ExitStack
 from harness import jsonl
 from harness.clients.probe import Probe
 from harness.outcome import ProbeRecord
-from netem import ConntrackTimeouts, LinkShape, Nat, Topology, chain
+from netem import Topology
 from netem.outage import running
 
+from .compile import compile_world
 from .model import ProbeSpec, World
 
 ORIGIN_PORT, EDGE_PORT = 8000, 8080
-LINK_LABELS = {"access": "client-nat", "backbone": "nat-edge", "dc": "edge-origin"}
-OUTAGE_HORIZON = 3600.0  # real seconds of Poisson schedule generated per world run
-
-
-def topology_spec(world: World):
-    timeout = max(1.0, world.nat_timeout * world.time_scale)
-    return chain("client", "nat", "edge", "origin",
-                 shapes={"client-nat": LinkShape.symmetric(world.access),
-                         "nat-edge": LinkShape.symmetric(world.backbone)},
-                 nat=Nat("nat", "nat-edge", ConntrackTimeouts(established=timeout), stale=world.nat_stale))
 
 
 class RunningWorld:
     def __init__(self, world: World, backend: str = "auto"):
         self.world = world
+        self.lab = compile_world(world)  # every lab value (scaled) comes from here
         self.backend = backend
         self.topo: Topology | None = None
         self.base_url = ""
@@ -59,18 +51,15 @@ class RunningWorld:
         return self
 
     def _start(self) -> None:
-        w = self.world
+        w, lab = self.world, self.lab
         self.workdir = tempfile.mkdtemp(prefix="rl-world-")
-        self.topo = self._stack.enter_context(Topology(topology_spec(w), backend=self.backend))
+        self.topo = self._stack.enter_context(Topology(lab.topology(), backend=self.backend))
         origin = self.topo["origin"]
         self.origin_log = os.path.join(self.workdir, "origin.jsonl")
-        stream = dict(w.scaled_stream)
-        if w.prefill_s_per_mb:
-            stream["headers_delay_per_mb"] = w.prefill_s_per_mb * w.time_scale
-        args = ["origin", "--listen", f"{origin.address}:{ORIGIN_PORT}", "--stream", json.dumps(stream),
+        args = ["origin", "--listen", f"{origin.address}:{ORIGIN_PORT}", "--stream", json.dumps(lab.origin_stream),
                 "--log", self.origin_log]
-        if w.origin_plan:
-            args += ["--plan", json.dumps(w.scaled_plan)]
+        if lab.origin_plan:
+            args += ["--plan", json.dumps(lab.origin_plan)]
         _start_server(origin, args)
         upstream = f"{origin.address}:{ORIGIN_PORT}"
         edge = self.topo["edge"]
@@ -79,17 +68,17 @@ class RunningWorld:
             self.base_url = f"http://{upstream}"
         elif w.edge == "builtin":
             _start_server(edge, ["edge", "--listen", f"{edge_addr}:{EDGE_PORT}", "--upstream", upstream,
-                                 "--policy", json.dumps(w.scaled_policy.to_dict()),
+                                 "--policy", json.dumps(lab.edge_policy.to_dict()),
                                  "--log", os.path.join(self.workdir, "edge.jsonl")])
             self.base_url = f"http://{edge_addr}:{EDGE_PORT}"
         else:
             from harness.edge.real import RealEdge
 
-            self._stack.enter_context(RealEdge(w.edge, w.scaled_policy, f"{edge_addr}:{EDGE_PORT}", upstream,
+            self._stack.enter_context(RealEdge(w.edge, lab.edge_policy, f"{edge_addr}:{EDGE_PORT}", upstream,
                                                host=edge))
             self.base_url = f"http://{edge_addr}:{EDGE_PORT}"
-        if w.outages.active:
-            schedule = w.outages.schedule(LINK_LABELS[w.outages.link], w.time_scale, OUTAGE_HORIZON)
+        schedule = lab.outage_schedule()
+        if schedule is not None:
             self.outage_log = self._stack.enter_context(running(self.topo, schedule))
 
     def __exit__(self, *exc: object) -> None:
@@ -100,18 +89,7 @@ class RunningWorld:
     # -- probing ----------------------------------------------------------------------------
 
     def client_probe(self, spec: ProbeSpec) -> Probe:
-        w = self.world
-        return Probe(base_url=self.base_url, size=spec.size, stream=spec.stream,
-                     protocol="h2c" if spec.protocol == "h2c" else "http1",
-                     keepalive=spec.scaled_keepalive(w), read_pace=spec.read_pace, canary=spec.canary,
-                     h2_window=spec.h2_window,
-                     # the lab's own upload time is unscaled: allow 2 MB/s on top (h2 in Python is slow)
-                     timeout=max(5.0, 4 * (spec.duration + spec.longest_idle) * w.time_scale + 5.0)
-                     + spec.size / 2e6,
-                     lab_stream=spec.lab_stream(w),
-                     extra={"idle_timeout": w.seconds(spec.idle_timeout or w.client_idle_timeout),
-                            "origin_log": self.origin_log,  # real clients count retries at the origin
-                            **({"think_time": w.seconds(spec.think_time)} if spec.think_time else {})})
+        return self.lab.probe(spec, self.base_url, self.origin_log)
 
     def probe(self, spec: ProbeSpec) -> ProbeRecord:
         """Run one probe from the client's namespace; the record names the world and backend."""
