@@ -1,4 +1,4 @@
-"""python -m netem {cleanup [--dry-run] [--all] | bench [--json] | backends}"""
+"""python -m netem {cleanup [--dry-run] [--all] | bench [--json] | backends [--json] | vm -- CMD...}"""
 
 from __future__ import annotations
 
@@ -21,11 +21,35 @@ def cmd_cleanup(args: argparse.Namespace) -> int:
 
 
 def cmd_backends(args: argparse.Namespace) -> int:
-    from .shaping import kernel_netem_available, resolve_backend
+    import os
 
-    info = {"kernel_netem": kernel_netem_available(), "auto": resolve_backend("auto")}
-    print(json.dumps(info))
+    from .shaping import kernel_netem_missing, resolve_backend
+
+    missing = kernel_netem_missing()
+    info = {"kernel": os.uname().release, "userspace": True, "kernel_netem": missing is None,
+            "auto": resolve_backend("auto")}
+    if args.json:
+        print(json.dumps(dict(info, kernel_netem_missing=missing)))
+        return 0
+    print(f"kernel {info['kernel']}")
+    print("  userspace: available (delay line + tbf)")
+    print("  kernel:    " + ("available (tc netem + tbf)" if missing is None else
+                             f"not available: {missing}; `python -m netem vm -- CMD` runs CMD in a VM that has it"))
+    print(f"  auto ->    {info['auto']}")
     return 0
+
+
+def cmd_vm(args: argparse.Namespace) -> int:
+    from .errors import ConfigError
+    from .vm import NOT_STARTED, VmError, run
+
+    cmd = args.command[1:] if args.command[:1] == ["--"] else args.command
+    try:
+        return run(cmd, cpus=args.cpus, memory=args.memory, accel=args.accel, timeout=args.timeout,
+                   install=not args.no_install)
+    except (VmError, ConfigError) as e:
+        print(f"netem vm: {e}", file=sys.stderr)
+        return NOT_STARTED if isinstance(e, VmError) else 2
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
@@ -48,7 +72,19 @@ def main(argv: list[str] | None = None) -> int:
     b.add_argument("--seconds", type=float, default=3.0, help="bulk transfer duration")
     b.set_defaults(fn=cmd_bench)
     k = sub.add_parser("backends", help="which shaping backends this kernel supports")
+    k.add_argument("--json", action="store_true", help="one JSON object")
     k.set_defaults(fn=cmd_backends)
+    v = sub.add_parser("vm", help="run a command in a VM whose kernel has sch_netem (virtme-ng)",
+                       description="Boot a kernel with sch_netem under QEMU (KVM when usable, else TCG) "
+                                   "with this machine's filesystem and the repository at the same path; "
+                                   "run CMD inside; exit with CMD's status (125: the VM did not start).")
+    v.add_argument("--cpus", type=int, default=2, help="vCPUs (default 2; TCG uses a host core per vCPU)")
+    v.add_argument("--memory", default="3G", help="guest memory (default 3G)")
+    v.add_argument("--accel", default="auto", help="auto (KVM when it can boot a guest here), kvm or tcg")
+    v.add_argument("--timeout", type=float, default=None, help="stop the VM after this many seconds")
+    v.add_argument("--no-install", action="store_true", help="fail instead of running scripts/setup.sh --vm")
+    v.add_argument("command", nargs=argparse.REMAINDER, help="-- CMD [ARGS...]")
+    v.set_defaults(fn=cmd_vm)
     args = p.parse_args(argv)
     return args.fn(args)
 

@@ -8,6 +8,7 @@ netlink to do on a kernel that has no sch_netem.
 from __future__ import annotations
 
 import functools
+import os
 from dataclasses import dataclass, field
 
 from . import names, nsexec
@@ -193,12 +194,20 @@ def install_gemodel_support() -> None:
     sched_netem._resetlab_gemodel = True
 
 
-@functools.lru_cache(maxsize=1)
 def kernel_netem_available() -> bool:
-    """Try a netem qdisc on a veth in a scratch namespace (never in the host's).
+    return kernel_netem_missing() is None
 
-    A veth rather than a dummy device: this kernel has no dummy driver either.
+
+@functools.lru_cache(maxsize=1)
+def kernel_netem_missing() -> str | None:
+    """None if a netem qdisc can be added here, else why not (one phrase).
+
+    Tried on a veth in a scratch namespace (never in the host's); a veth rather than a
+    dummy device: the development kernel has no dummy driver either. Adding the qdisc
+    loads sch_netem when it is a module.
     """
+    import errno
+
     from pyroute2 import IPRoute
     from pyroute2.netlink.exceptions import NetlinkError
 
@@ -206,15 +215,17 @@ def kernel_netem_available() -> bool:
     scratch = names.netns_name(run, "probe")
     nsexec.create_netns(scratch)
 
-    def probe() -> bool:
+    def probe() -> str | None:
         with IPRoute() as ipr:
             ipr.link("add", ifname=names.ifname(run, "p0"), kind="veth", peer=names.ifname(run, "p1"))
             idx = ipr.link_lookup(ifname=names.ifname(run, "p0"))[0]
             try:
                 ipr.tc("add", "netem", idx, handle="1:", delay=1000)
-                return True
-            except NetlinkError:
-                return False
+                return None
+            except NetlinkError as e:
+                if e.code == errno.ENOENT:
+                    return f"kernel {os.uname().release} has no sch_netem"
+                return f"adding a netem qdisc failed: {os.strerror(e.code)}"
 
     try:
         return nsexec.call_in(scratch, probe)

@@ -1,10 +1,16 @@
 #!/usr/bin/env bash
 # Install what resetlab needs on Debian 12 as root: system packages, then the Python
 # package with its dependencies. Idempotent: does nothing that is already done.
+#   --vm   also what `python -m netem vm` needs (QEMU, a kernel with sch_netem, virtme-ng);
+#          opt-in: ~400 MB that only the kernel-backend runs use
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(iproute2 nftables procps nginx haproxy strace)
+VM=0
+[ "${1:-}" = "--vm" ] && VM=1
+# busybox: virtme-ng builds its initramfs with it
+[ "$VM" = 1 ] && APT_PACKAGES+=(qemu-system-x86 linux-image-amd64 busybox-static)
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
@@ -36,6 +42,11 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ] || ! installed_here; then
   "$PY" -m pip install -q --disable-pip-version-check -e '.[dev]'
   installed_here || { echo "setup: the resetlab install does not import from $PWD" >&2; exit 1; }
   echo "$want" > "$stamp"
+fi
+
+if [ "$VM" = 1 ] && ! command -v vng >/dev/null 2>&1; then
+  echo "setup: pip install virtme-ng"  # pyproject.toml's [vm] extra
+  "$PY" -m pip install -q --disable-pip-version-check "virtme-ng>=1.30"
 fi
 
 # npm: the project-local client folders, exactly as their lockfiles say (never global)
