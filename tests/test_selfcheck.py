@@ -186,3 +186,73 @@ def test_drawn_worlds_truth_holds_in_the_lab(family):
     with RunningWorld(d.world) as rw:
         rows = labcheck.check(rw, d)
     assert rows and all(r["agrees"] for r in rows), (d.to_dict()["params"], rows)
+
+
+@pytest.mark.netns
+@pytest.mark.slow
+def test_engine_runs_on_a_drawn_world_and_is_scored(tmp_path):
+    # pipeline only (the engine's quality is what the full run measures): a drawn world runs,
+    # every hypothesis gets a verdict, the report names the truth and the engine's commit
+    from harness.selfcheck import runner
+
+    report = runner.run(1, seed=0, family="h1-keepalive", out=str(tmp_path), parallel=1)
+    row = report["rows"][0]
+    assert not report["errors"], report["errors"]
+    assert set(row["verdicts"]) == set(score.HYPOTHESES) and row["probes"] > 0
+    assert row["truth"] == "h1" and row["true_boundaries"][0]["factor"] == "think_time"
+    assert sum(sum(c.values()) for c in report["confusion"]["h1"].values()) == 5
+    md = (tmp_path / "selfcheck.md").read_text()
+    assert "## Confusion matrix" in md and report["engine_commit"] in md
+    assert (tmp_path / "probes.jsonl").read_text().count("\n") == row["probes"]
+
+
+def test_origin_stream_follows_max_tokens_when_asked():
+    from harness.origin.sse import StreamSpec, parse_stream_spec
+
+    spec = parse_stream_spec({"tokens_per_second": 50, "tokens_per_delta": 4})
+    long = spec.for_max_tokens(1000)
+    assert long.deltas == 250 and long.duration == pytest.approx(20.0)
+    assert spec.for_max_tokens(None) == spec and spec.for_max_tokens(True) == spec
+    assert StreamSpec().for_max_tokens(1000) == StreamSpec()  # off by default
+
+
+@pytest.mark.netns
+@pytest.mark.slow
+def test_external_target_is_probed_from_the_client_namespace(tmp_path):
+    from harness import jsonl
+    from harness.selfcheck import external
+
+    d = external.build(random.Random(0), "h1-stream")
+    assert d.world.time_scale == 1 and 1 <= d.boundaries[0].value <= 10
+    row = external.run_target(d, str(tmp_path), timeout=600)
+    assert row["exit_status"] == 0, row.get("error")
+    assert set(row["verdicts"]) == set(score.HYPOTHESES)
+    recs = jsonl.read(str(tmp_path / "probes.jsonl"))
+    assert recs and all(r["probe"]["target"].startswith("http://") for r in recs)
+    # the stream's length follows max_tokens: some probe ran past the wall-clock budget and was cut
+    assert any(r["outcome"] != "completed" for r in recs)
+    for f in tmp_path.rglob("*"):  # the dummy key never reaches results
+        if f.is_file():
+            assert "dummy-key-not-a-secret" not in f.read_text(errors="replace"), f
+
+
+# -- the full runs: opt-in (RESETLAB_SELFCHECK=full), bench targets -------------------------
+
+@pytest.mark.netns
+@pytest.mark.slow
+@pytest.mark.skipif(not FULL, reason="the 50-world self-check takes ~40 min: RESETLAB_SELFCHECK=full")
+def test_fifty_drawn_worlds_meet_the_done_when_criteria(tmp_path):
+    from harness.selfcheck import runner
+
+    report = runner.run(50, seed=1, out=str(tmp_path))
+    print(runner.markdown(report).split("## Worlds\n")[0])
+    assert runner.passed(report), score.criteria_markdown([score.Criterion(**c) for c in report["criteria"]])
+
+
+@pytest.mark.netns
+@pytest.mark.slow
+@pytest.mark.skipif(not FULL, reason="5 external targets take ~10-30 min: RESETLAB_SELFCHECK=full")
+def test_five_external_targets_are_named(tmp_path):
+    from harness.selfcheck import external
+
+    assert external.main(["--targets", "5", "--seed", "1", "--out", str(tmp_path)]) == 0

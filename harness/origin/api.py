@@ -244,6 +244,9 @@ async def _messages(req: Request) -> None:
             return
         inj.streaming = data.get("stream") is True
         model = data.get("model") if isinstance(data.get("model"), str) else "claude-resetlab"
+        if ex.header("x-resetlab-stream") is None:  # lab probes script their stream; others ask max_tokens
+            spec = spec.for_max_tokens(data.get("max_tokens"))
+            req.stream_json = spec.to_json()
         msg = build_message(spec, model, estimate_input_tokens(len(body)))
         script = stream_script(msg)
         if inj.streaming:

@@ -34,6 +34,11 @@ the header's keys override the server's; all durations are seconds):
     first_event_delay  number     wait between headers and message_start         [0]
     ping_interval      number|null  ping after this much silence; null/0 = never  [30]
     stop_reason        string     override (default end_turn, tool_use with a tool block)
+    tokens_per_second  number|null  a model that writes its whole max_tokens: a request
+                                  WITHOUT x-resetlab-stream streams max_tokens tokens
+                                  (deltas = max_tokens / tokens_per_delta) over
+                                  max_tokens / tokens_per_second seconds; external
+                                  clients vary the stream length through max_tokens [null]
 
 "Scripted events" are every event above, the first ping included; they are what plan
 conditions ``after_events`` count. A non-streaming response waits headers_delay plus the
@@ -79,6 +84,15 @@ class StreamSpec:
     first_event_delay: float = field(default=0.0, metadata=unit("s"))
     ping_interval: float | None = field(default=30.0, metadata=unit("s"))
     stop_reason: str | None = None
+    tokens_per_second: float | None = None
+
+    def for_max_tokens(self, max_tokens: object) -> StreamSpec:
+        """The stream a request asking for max_tokens gets (see tokens_per_second)."""
+        if not self.tokens_per_second or isinstance(max_tokens, bool) or not isinstance(max_tokens, int) \
+                or max_tokens < 1:
+            return self
+        deltas = min(1_000_000, max(1, -(-max_tokens // self.tokens_per_delta)))
+        return replace(self, deltas=deltas, duration=max_tokens / self.tokens_per_second)
 
     def scaled(self, time_scale: float) -> StreamSpec:
         """Every duration times time_scale (event counts unchanged; harness/units.py)."""
@@ -114,7 +128,7 @@ class StreamSpec:
 _FIELDS = {
     "deltas", "tokens_per_delta", "thinking_deltas", "tool_deltas", "gap", "duration",
     "gaps", "idle", "headers_delay", "headers_delay_per_mb", "first_event_delay", "ping_interval",
-    "stop_reason",
+    "stop_reason", "tokens_per_second",
 }
 
 
@@ -135,7 +149,7 @@ def parse_stream_spec(value: Any, base: StreamSpec | None = None, where: str = "
             out[key] = check_number(path, val)
         elif key == "duration":
             out[key] = None if val is None else check_number(path, val)
-        elif key == "ping_interval":
+        elif key in ("ping_interval", "tokens_per_second"):
             out[key] = None if val in (None, 0) else check_number(path, val, positive=True)
         elif key == "stop_reason":
             out[key] = None if val is None else check_str(path, val)

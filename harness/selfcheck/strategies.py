@@ -144,7 +144,33 @@ def families_for(selector: str | None) -> tuple[str, ...]:
     return chosen
 
 
+@dataclass(frozen=True)
+class Ranges:
+    """Where a draw's limits come from (field units) and, optionally, a fixed time scale."""
+
+    seconds: tuple[float, float] = (30, 900)  # wall-clock, idle, keep-alive, NAT budgets
+    reference_mb: tuple[float, float] = (1, 30)  # byte x time budget: "S0 MB dies after D0 s"
+    watchdog: tuple[float, float] = (20, 120)  # H3's client watchdog
+    stall: tuple[float, float] = (5, 120)  # H4's stall limit
+    limit_mb: tuple[float, float] = (0.5, 30)  # H5's size limit
+    first_byte: tuple[float, float] = (30, 300)  # H5's first-byte budget
+    fixed_scale: float | None = None  # None: drawn in TIME_SCALE and settled per draw
+
+
+LAB = Ranges()
+
+
 # -- time scale -----------------------------------------------------------------------------
+
+def _settle(r: Ranges, drawn: float, floor: float, ceiling: float, notes: list[str], why: str,
+            ceiling_why: str = "") -> float:
+    if r.fixed_scale:
+        if drawn < floor:
+            notes.append(f"time_scale {drawn:g} is below the floor {floor:.4g} ({why}): the boundary carries "
+                         "the lab's own overhead")
+        return drawn
+    return settle_scale(drawn, floor, ceiling, notes, why, *((ceiling_why,) if ceiling_why else ()))
+
 
 def _floor_for(boundary_s: float) -> float:
     """Smallest scale at which the lab's per-probe overhead is TOLERANCE of a field boundary."""
@@ -167,29 +193,30 @@ def settle_scale(drawn: float, floor: float, ceiling: float, notes: list[str], w
 
 # -- families -------------------------------------------------------------------------------
 
-def draw_family(pick: Picker, family: str, edges: tuple[str, ...] = ("builtin",)) -> Draw:
+def draw_family(pick: Picker, family: str, edges: tuple[str, ...] = ("builtin",), r: Ranges = None) -> Draw:
     if family not in FAMILIES:
         raise ValueError(f"family: got {family!r}; allowed one of {', '.join(FAMILIES)}")
-    ts0 = log_uniform(pick, *TIME_SCALE)
+    r = r or LAB
+    ts0 = r.fixed_scale or log_uniform(pick, *TIME_SCALE)
     usable = tuple(e for e in edges if e == "builtin" or family in REAL_EDGE_OK) or ("builtin",)
     edge = pick.choice(usable)
     notes: list[str] = []
-    return _FACTORIES[family](pick, ts0, edge, notes)
+    return _FACTORIES[family](pick, ts0, edge, notes, r)
 
 
-def _control(pick, ts0, edge, notes) -> Draw:
-    ts = settle_scale(ts0, 0.0, math.inf, notes, "")
+def _control(pick, ts0, edge, notes, r) -> Draw:
+    ts = _settle(r, ts0, 0.0, math.inf, notes, "")
     w = World(name="rand-control", hypothesis="control", time_scale=ts, edge=edge,
               edge_policy=EdgePolicy(on_limit="fin" if edge != "builtin" else "rst"),
               description="drawn control world: every fault off")
     return Draw("control", "control", w, (), {}, ts0, 0.0, tuple(notes))
 
 
-def _h1_stream(pick, ts0, edge, notes) -> Draw:
-    limit = log_uniform(pick, 30, 900)
+def _h1_stream(pick, ts0, edge, notes, r) -> Draw:
+    limit = log_uniform(pick, *r.seconds)
     on_limit = pick.choice(("rst", "fin"))
     floor = _floor_for(limit)
-    ts = settle_scale(ts0, floor, MAX_REAL / (2 * limit), notes, "wall-clock budget vs lab overhead")
+    ts = _settle(r, ts0, floor, MAX_REAL / (2 * limit), notes, "wall-clock budget vs lab overhead")
     w = World(name="rand-h1-stream", hypothesis="h1", time_scale=ts, edge="builtin",
               edge_policy=EdgePolicy(max_stream_duration=limit, on_limit=on_limit), client_idle_timeout=WATCHDOG,
               description="drawn H1: wall-clock stream budget at the edge")
@@ -197,11 +224,11 @@ def _h1_stream(pick, ts0, edge, notes) -> Draw:
                 {"max_stream_duration": limit, "on_limit": on_limit}, ts0, floor, tuple(notes))
 
 
-def _h1_idle(pick, ts0, edge, notes) -> Draw:
-    limit = log_uniform(pick, 30, 900)
+def _h1_idle(pick, ts0, edge, notes, r) -> Draw:
+    limit = log_uniform(pick, *r.seconds)
     on_limit = "fin" if edge != "builtin" else pick.choice(("rst", "fin"))
     floor = _floor_for(limit)
-    ts = settle_scale(ts0, floor, MAX_REAL / (2 * limit), notes, "idle budget vs lab overhead")
+    ts = _settle(r, ts0, floor, MAX_REAL / (2 * limit), notes, "idle budget vs lab overhead")
     w = World(name="rand-h1-idle", hypothesis="h1", time_scale=ts, edge=edge,
               edge_policy=EdgePolicy(idle_timeout=limit, on_limit=on_limit), origin_stream={"ping_interval": None},
               client_idle_timeout=WATCHDOG, description="drawn H1: idle (read) budget at the edge, no pings")
@@ -209,13 +236,13 @@ def _h1_idle(pick, ts0, edge, notes) -> Draw:
                 {"idle_timeout": limit, "on_limit": on_limit}, ts0, floor, tuple(notes))
 
 
-def _h1_bytetime(pick, ts0, edge, notes) -> Draw:
+def _h1_bytetime(pick, ts0, edge, notes, r) -> Draw:
     # the budget as "a request of S0 MB dies after D0 s": S0 1-30 MB, D0 30-900 s
-    s0_mb, d0 = log_uniform(pick, 1, 30), log_uniform(pick, 30, 900)
+    s0_mb, d0 = log_uniform(pick, *r.reference_mb), log_uniform(pick, *r.seconds)
     budget = s0_mb * 1e6 * d0
     # the worker's clock runs during the (unscaled) upload: at S0 it must stay TOLERANCE of D0
     floor = max(_floor_for(d0), LAB_S_PER_MB * s0_mb / (TOLERANCE * d0))
-    ts = settle_scale(ts0, floor, MAX_REAL / (2 * d0), notes, "upload time at the reference size vs the budget")
+    ts = _settle(r, ts0, floor, MAX_REAL / (2 * d0), notes, "upload time at the reference size vs the budget")
     plan = ({"when": {"phase": "stream", "body_bytes_times_seconds_over": budget}, "do": {"tcp_rst": {}}},)
     w = World(name="rand-h1-bytetime", hypothesis="h1", time_scale=ts, edge=edge,
               edge_policy=EdgePolicy(on_limit="fin" if edge != "builtin" else "rst"), origin_plan=plan,
@@ -224,10 +251,10 @@ def _h1_bytetime(pick, ts0, edge, notes) -> Draw:
                 {"budget_byte_s": budget, "reference_mb": s0_mb, "reference_s": d0}, ts0, floor, tuple(notes))
 
 
-def _h1_keepalive(pick, ts0, edge, notes) -> Draw:
-    limit = log_uniform(pick, 30, 900)
+def _h1_keepalive(pick, ts0, edge, notes, r) -> Draw:
+    limit = log_uniform(pick, *r.seconds)
     floor = _floor_for(limit)
-    ts = settle_scale(ts0, floor, MAX_REAL / (2 * limit), notes, "keep-alive idle limit vs lab overhead")
+    ts = _settle(r, ts0, floor, MAX_REAL / (2 * limit), notes, "keep-alive idle limit vs lab overhead")
     w = World(name="rand-h1-keepalive", hypothesis="h1", time_scale=ts, edge=edge,
               edge_policy=EdgePolicy(client_idle_timeout=limit, on_limit="fin"), client_idle_timeout=WATCHDOG,
               description="drawn H1: the edge closes idle keep-alive connections")
@@ -235,20 +262,24 @@ def _h1_keepalive(pick, ts0, edge, notes) -> Draw:
                 {"client_idle_timeout": limit}, ts0, floor, tuple(notes))
 
 
-def _h2_nat(pick, ts0, edge, notes) -> Draw:
-    timeout = log_uniform(pick, 30, 900)
+def _h2_nat(pick, ts0, edge, notes, r) -> Draw:
+    timeout = log_uniform(pick, *r.seconds)
     pings = pick.choice(("none", "shorter", "longer"))
     stale = pick.choice(("new_mapping", "drop_invalid"))
-    ping = {"none": None, "shorter": timeout * pick.uniform(0.1, 0.5),
-            "longer": timeout * pick.uniform(1.5, 3.0)}[pings]
+    ping_factor = {"none": None, "shorter": pick.uniform(0.1, 0.5), "longer": pick.uniform(1.5, 3.0)}[pings]
     floor = max(_floor_for(timeout), NAT_MIN_REAL / timeout)
-    ts = settle_scale(ts0, floor, MAX_REAL / (2 * timeout), notes,
+    ts = _settle(r, ts0, floor, MAX_REAL / (2 * timeout), notes,
                       f"conntrack/keepalive count whole seconds: the timeout needs >= {NAT_MIN_REAL} real s")
     # conntrack takes whole seconds (rounded up): snap the scale so timeout x scale is whole
-    real = max(NAT_MIN_REAL, round(timeout * ts))
-    if abs(real / timeout - ts) > 1e-12:
-        notes.append(f"time_scale snapped {ts:.4g} -> {real / timeout:.6g}: the NAT timeout is {real} whole real s")
-    ts = real / timeout
+    if r.fixed_scale:  # the scale is given: the timeout itself becomes whole real seconds
+        timeout = max(2, round(timeout * ts)) / ts
+    else:
+        real = max(NAT_MIN_REAL, round(timeout * ts))
+        if abs(real / timeout - ts) > 1e-12:
+            notes.append(f"time_scale snapped {ts:.4g} -> {real / timeout:.6g}: the NAT timeout is {real} "
+                         "whole real s")
+        ts = real / timeout
+    ping = None if ping_factor is None else ping_factor * timeout
     bounds = [Boundary("think_time", timeout)]
     if pings != "shorter":
         bounds.insert(0, Boundary("idle_gap", timeout))
@@ -263,8 +294,8 @@ def _h2_nat(pick, ts0, edge, notes) -> Draw:
                 ts0, floor, tuple(notes))
 
 
-def _h3(pick, ts0, edge, notes, poisson: bool) -> Draw:
-    watchdog = log_uniform(pick, 20, 120)
+def _h3(pick, ts0, edge, notes, r, poisson: bool) -> Draw:
+    watchdog = log_uniform(pick, *r.watchdog)
     kind = pick.choice(("down", "blackhole"))
     if poisson:
         mean = log_uniform(pick, 1.5 * watchdog, 6 * watchdog)
@@ -290,7 +321,7 @@ def _h3(pick, ts0, edge, notes, poisson: bool) -> Draw:
     half = soft_duration(w)
     bounds = (Boundary("duration", half, exact=False),) if half is not None else ()
     floor = _floor_for(watchdog)
-    ts = settle_scale(ts0, floor, MAX_REAL / (2 * max(half or 900.0, watchdog)), notes,
+    ts = _settle(r, ts0, floor, MAX_REAL / (2 * max(half or 900.0, watchdog)), notes,
                       "client watchdog vs lab overhead")
     w = w.with_(time_scale=ts)
     return Draw("h3-poisson" if poisson else "h3-periodic", "h3", w, bounds, params, ts0, floor, tuple(notes))
@@ -328,20 +359,20 @@ def soft_duration(w: World, q: float = 0.5) -> float | None:
     return (lo + hi) / 2
 
 
-def _h3_periodic(pick, ts0, edge, notes) -> Draw:
-    return _h3(pick, ts0, edge, notes, poisson=False)
+def _h3_periodic(pick, ts0, edge, notes, r) -> Draw:
+    return _h3(pick, ts0, edge, notes, r, poisson=False)
 
 
-def _h3_poisson(pick, ts0, edge, notes) -> Draw:
-    return _h3(pick, ts0, edge, notes, poisson=True)
+def _h3_poisson(pick, ts0, edge, notes, r) -> Draw:
+    return _h3(pick, ts0, edge, notes, r, poisson=True)
 
 
-def _h4_stall(pick, ts0, edge, notes) -> Draw:
-    limit = log_uniform(pick, 5, 120)
+def _h4_stall(pick, ts0, edge, notes, r) -> Draw:
+    limit = log_uniform(pick, *r.stall)
     on_limit = pick.choice(("rst_stream", "goaway"))
     # a stall is timed by the edge alone (no connect or upload inside it): 0.5 real s is enough
     floor = 0.5 / limit
-    ts = settle_scale(ts0, floor, MAX_REAL / (2 * limit), notes, "stall limit under 0.5 real s")
+    ts = _settle(r, ts0, floor, MAX_REAL / (2 * limit), notes, "stall limit under 0.5 real s")
     w = World(name="rand-h4-stall", hypothesis="h4", time_scale=ts, edge="builtin",
               edge_policy=EdgePolicy(client_protocol="h2c", send_stall_timeout=limit, on_limit=on_limit,
                                      h2_error_code=2),
@@ -353,13 +384,13 @@ def _h4_stall(pick, ts0, edge, notes) -> Draw:
                 ts0, floor, tuple(notes))
 
 
-def _h5_prefill(pick, ts0, edge, notes) -> Draw:
-    limit_mb, first_byte = log_uniform(pick, 0.5, 30), log_uniform(pick, 30, 300)
+def _h5_prefill(pick, ts0, edge, notes, r) -> Draw:
+    limit_mb, first_byte = log_uniform(pick, *r.limit_mb), log_uniform(pick, *r.first_byte)
     prefill = first_byte / limit_mb  # s per MB
     # unscaled upload time per MB must stay TOLERANCE of the scaled prefill per MB
     floor = max(_floor_for(first_byte), LAB_S_PER_MB / (TOLERANCE * prefill))
     # the probe client's own pre-header patience is a few real seconds (runtime.client_probe)
-    ts = settle_scale(ts0, floor, 4.0 / first_byte, notes, "upload time per MB vs prefill per MB",
+    ts = _settle(r, ts0, floor, 4.0 / first_byte, notes, "upload time per MB vs prefill per MB",
                       "the first-byte budget stays under 4 real s (the probe client's pre-header patience)")
     on_limit = "fin" if edge != "builtin" else "rst"
     w = World(name="rand-h5-prefill", hypothesis="h5", time_scale=ts, edge=edge, prefill_s_per_mb=prefill,
@@ -377,13 +408,14 @@ _FACTORIES = {"control": _control, "h1-stream": _h1_stream, "h1-idle": _h1_idle,
 
 # -- entry points ---------------------------------------------------------------------------
 
-def draw(rng: random.Random, family: str | None = None, edges: tuple[str, ...] = ("builtin",)) -> Draw:
+def draw(rng: random.Random, family: str | None = None, edges: tuple[str, ...] = ("builtin",),
+         r: Ranges = LAB) -> Draw:
     """One world: a truth (control, h1..h5) uniformly, then one of its families."""
     fams = families_for(family)
     truths = sorted({f.split("-")[0] for f in fams}, key=TRUTHS.index)
     truth = rng.choice(truths)
     fam = rng.choice([f for f in fams if f.split("-")[0] == truth])
-    return draw_family(RandomPicker(rng), fam, edges)
+    return draw_family(RandomPicker(rng), fam, edges, r)
 
 
 def draws(n: int, seed: int, family: str | None = None, edges: tuple[str, ...] = ("builtin",)) -> list[Draw]:
