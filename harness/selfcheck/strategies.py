@@ -335,7 +335,7 @@ def soft_duration(w: World, q: float = 0.5) -> float | None:
     (~400 outages): the share of start times t with [t, t + length] meeting a stretch."""
     o, wd = w.outages, w.client_idle_timeout
     horizon = 400 * (o.period_s or 1 / max(o.poisson_rate_per_s, 1e-9))
-    kill = sorted((x.start, x.end - wd) for x in o.schedule("access", 1.0, horizon).windows if x.duration > wd)
+    kill = sorted((x.start, x.end - wd) for x in o.schedule("access", horizon).windows if x.duration > wd)
     if not kill:
         return None
 
@@ -377,8 +377,9 @@ def _h4_stall(pick, ts0, edge, notes, r) -> Draw:
               edge_policy=EdgePolicy(client_protocol="h2c", send_stall_timeout=limit, on_limit=on_limit,
                                      h2_error_code=2),
               client_idle_timeout=WATCHDOG, description="drawn H4: HTTP/2 edge resets flow-control stalls")
-    # read pace is a client property (bytes/s, unscaled): the window drains in window/pace real s
-    pace = H4_WINDOW / (H4_DRAIN_FACTOR * limit * ts)
+    # read pace is in field bytes/s (the lab reads pace / time_scale): the window drains in
+    # window/pace field s
+    pace = H4_WINDOW / (H4_DRAIN_FACTOR * limit)
     return Draw("h4-stall", "h4", w, (Boundary("read_pace", pace, exact=False),),
                 {"send_stall_timeout": limit, "on_limit": on_limit, "window_for_pace": H4_WINDOW},
                 ts0, floor, tuple(notes))
