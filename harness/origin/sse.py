@@ -84,7 +84,7 @@ class StreamSpec:
     first_event_delay: float = field(default=0.0, metadata=unit("s"))
     ping_interval: float | None = field(default=30.0, metadata=unit("s"))
     stop_reason: str | None = None
-    tokens_per_second: float | None = None
+    tokens_per_second: float | None = field(default=None, metadata=unit("1/s"))  # a rate: lab = field / time_scale
 
     def for_max_tokens(self, max_tokens: object) -> StreamSpec:
         """The stream a request asking for max_tokens gets (see tokens_per_second)."""

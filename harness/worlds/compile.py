@@ -36,6 +36,9 @@ from netem.profile import LinkProfile
 from .model import Outages, ProbeSpec, World
 
 EVENTS_PER_SECOND = 4  # stream pacing: deltas per field second of stream (capped below)
+# an SSE response is ~140 bytes per text delta plus ~1.5 KB of headers and framing events
+# (measured: 5670 bytes for 40 deltas); with margin, for a paced reader's timeout
+RESPONSE_BYTES_PER_DELTA, RESPONSE_BYTES = 200, 2000
 LINK_LABELS = {"access": "client-nat", "backbone": "nat-edge", "dc": "edge-origin"}
 OUTAGE_HORIZON = 3600.0  # real seconds of Poisson schedule generated per world run
 # unit-tagged durations left in real time, with the reason (a test holds every other one scaled)
@@ -124,10 +127,13 @@ def compile_probe(spec: ProbeSpec, plan: LabPlan, base_url: str, origin_log: str
     extra = {"idle_timeout": lab.idle_timeout or plan.client_idle_timeout,
              "origin_log": origin_log,  # real clients count retries at the origin
              **({"think_time": lab.think_time} if spec.think_time else {})}
+    stream = lab_stream(spec, s)
+    # the lab's own upload time is unscaled: allow 2 MB/s on top (h2 in Python is slow)
+    timeout = max(5.0, 4 * (lab.duration + lab.longest_idle) + 5.0) + spec.size / 2e6
+    if lab.read_pace:  # a slow reader takes the response's bytes / its pace, at least
+        timeout += (stream["deltas"] * RESPONSE_BYTES_PER_DELTA + RESPONSE_BYTES) / lab.read_pace
     return Probe(base_url=base_url, size=spec.size, stream=spec.stream,
                  protocol="h2c" if spec.protocol == "h2c" else "http1",
                  keepalive=keepalive, read_pace=lab.read_pace, canary=spec.canary, h2_window=spec.h2_window,
-                 # the lab's own upload time is unscaled: allow 2 MB/s on top (h2 in Python is slow)
-                 timeout=max(5.0, 4 * (lab.duration + lab.longest_idle) + 5.0) + spec.size / 2e6,
-                 lab_stream=lab_stream(spec, s), extra=extra)
+                 timeout=timeout, lab_stream=stream, extra=extra)
 
