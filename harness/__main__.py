@@ -11,6 +11,7 @@ Commands (argparse subparsers; each lives next to its code and registers itself 
     workload  real Claude Code through a growing session in a world; fieldlog tables of its JSONL
               (harness/workload.py)
     lab-vs-field  Claude Code sessions in each world vs the field report's signature (harness/labfield.py)
+    fit       search a family of mixed worlds for the field report's tables (harness/fit/cli.py)
 """
 
 from __future__ import annotations
@@ -47,6 +48,9 @@ def build_parser() -> argparse.ArgumentParser:
     from harness import labfield
 
     labfield.add_parser(sub)
+    from harness.fit import cli as fit_cli
+
+    fit_cli.add_parser(sub)
     return parser
 
 

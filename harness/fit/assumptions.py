@@ -1,0 +1,105 @@
+"""What the surrogate assumes Claude Code on Bun does, as data: one row per wire event, with
+what it logs, whether it retries, and where that was measured (or that it was not).
+
+The surrogate (surrogate.py) reads only this table and the constants below, so when the
+fidelity matrix (harness/fidelity/, issue 13) measures a row, the row changes here and
+nothing else does. `status` is "measured" (on Bun unless the source says otherwise) or
+"assumed" (measured on Node only, or not at all: the source says which).
+
+The retry schedule and the pool are the project's own models (harness/mitigations.py:
+SCHEDULES["claude_code"], MITIGATIONS["bun_pool"]), not copies.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import asdict, dataclass
+
+from harness.mitigations import MITIGATIONS, SCHEDULES
+
+
+@dataclass(frozen=True)
+class Row:
+    event: str  # the wire event, the key the surrogate uses
+    api_error: bool  # Claude Code writes a system/api_error record (retryAttempt n) for it
+    code: str | None  # cause.code in that record on Bun (None: no record)
+    retries: bool  # Claude Code retries the request (else the turn ends)
+    after: str  # what the session file shows when it is not retried or retries run out
+    status: str  # measured | assumed
+    source: str
+
+
+TABLE: tuple[Row, ...] = (
+    Row("reset_before_headers", True, "ECONNRESET", True, "synthetic 'API Error: Unable to connect "
+        "to API (ECONNRESET)' after the last retry", "measured",
+        "harness/clients/README.md 'Under Bun': h5, 7 MB, max_retries 2, cause.code ECONNRESET "
+        "(test_h5_under_bun_keeps_cause_code)"),
+    Row("stale_pooled_reuse", True, "ECONNRESET", True, "recovered at retry 1 on a new connection",
+        "measured", "README 'What it says' (Bun, h2 at time_scale 1: NAT 30 s, idle 45 s) and "
+        "test_h2_persistent_under_bun_reuses_the_stale_connection_past_nodes_timeout"),
+    Row("keepalive_meets_stale_mapping", False, None, False, "nothing: the probe's RST closes the "
+        "pooled connection, the next request opens a new one", "measured",
+        "README (Bun, NAT 30 s, idle 100 s: no error, new connection)"),
+    Row("keepalive_refreshes_mapping", False, None, False, "nothing: the connection is kept",
+        "measured", "README (Bun, NAT 90 s, idle 100 s: no error, same connection)"),
+    Row("pool_idle_expiry", False, None, False, "nothing: a new connection", "measured",
+        "README (Bun's fetch on loopback: reused after 120 and 290 s, new after 320 s)"),
+    Row("edge_idle_fin", False, None, False, "nothing: the pool drops the connection on the FIN",
+        "assumed", "measured on Node only (clients/README 'h1-keepalive-idle': 0 api_errors)"),
+    Row("reset_mid_stream", False, None, False, "synthetic 'API Error: terminated'; the turn ends",
+        "assumed", "measured on Node only (clients/README table, RST/FIN after a block); "
+        "'Not measured under Bun: mid-stream faults'"),
+    Row("link_down_new_request", True, "ENETUNREACH", True, "synthetic API Error after the last retry",
+        "measured", "README 'Lab vs field' (Bun: an h3 outage that caught a request logged ENETUNREACH)"),
+    Row("link_down_in_flight", False, None, False, "nothing: the transfer stalls and resumes",
+        "measured", "design.md 'Outages' (link down 3 s or 15 s: stall and resume, no error; kernel-level, "
+        "client-independent)"),
+)
+ROWS = {r.event: r for r in TABLE}
+
+SCHEDULE = SCHEDULES["claude_code"]  # retry n waits min(0.5 * 2^(n-1), 32) s
+MAX_RETRIES = 10  # field §3.6: "maxRetries is always 10."
+JITTER = 0.25  # retryInMs = delay x (1 + up to 25 %): clients/README "Backoff" (Bun: 552 / 1219 ms)
+POOL_IDLE_S = MITIGATIONS["bun_pool"].pool_idle  # 300 s
+KEEPALIVE_S = MITIGATIONS["bun_pool"].keepalive  # 60 s idle, then every 60 s (`ss` timer cycle)
+RESET_RTT_S = 0.05  # a reset on first send comes back within a round trip (field RTT 14-27 ms)
+
+
+def retry_delay(n: int, rng: random.Random) -> float:
+    """Seconds Claude Code sleeps before retry n (1-based)."""
+    return SCHEDULE.delay(n) * (1 + JITTER * rng.random())
+
+
+def table() -> list[dict]:
+    return [asdict(r) for r in TABLE]
+
+
+def render() -> str:
+    lines = ["| wire event | api_error | cause.code (Bun) | retried | then | status | where measured |",
+             "|---|---|---|---|---|---|---|"]
+    for r in TABLE:
+        lines.append(f"| {r.event} | {'yes' if r.api_error else 'no'} | {r.code or '-'} | "
+                     f"{'yes' if r.retries else 'no'} | {r.after} | {r.status} | {r.source} |")
+    return "\n".join(lines)
+
+
+def check_fidelity() -> list[str]:
+    """Rows of this table that the fidelity matrix (harness/fidelity, if it has landed)
+    contradicts; [] when it agrees or is not there. The matrix's interface is not fixed yet:
+    any module attribute `BUN` mapping wire events to {"api_error", "code", "retries"} is read."""
+    try:
+        from harness import fidelity  # noqa: F401  (issue 13, may not exist yet)
+    except ImportError:
+        return []
+    measured = getattr(fidelity, "BUN", None)
+    if not isinstance(measured, dict):
+        return []
+    out = []
+    for event, got in measured.items():
+        row = ROWS.get(event)
+        if row is None or not isinstance(got, dict):
+            continue
+        for key in ("api_error", "code", "retries"):
+            if key in got and got[key] != getattr(row, key):
+                out.append(f"{event}.{key}: assumed {getattr(row, key)!r}, fidelity matrix {got[key]!r}")
+    return out
