@@ -49,3 +49,45 @@ def check(rw, d: Draw, repeats: int = 1) -> list[dict]:
                          "unit": b.unit, "expected_fail": should_fail(b, k), "failed": failed,
                          "outcome": rec.outcome, "agrees": failed == should_fail(b, k)})
     return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    """python -m harness.selfcheck.labcheck --worlds N --seed S [--family F]: each drawn world's
+    truth against the lab (LOW x and HIGH x its boundary); exit 1 on a disagreement."""
+    import argparse
+    import json
+    import sys
+
+    from harness.worlds.runtime import RunningWorld
+
+    from .strategies import draws
+
+    ap = argparse.ArgumentParser(prog="python -m harness.selfcheck.labcheck", description=main.__doc__)
+    ap.add_argument("--worlds", type=int, default=10)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--family", default=None)
+    ap.add_argument("--repeats", type=int, default=1)
+    ap.add_argument("--out", default=None, help="write the rows as JSON here")
+    args = ap.parse_args(argv)
+    rows = []
+    for d in draws(args.worlds, args.seed, args.family):
+        if not probes(d):
+            continue
+        with RunningWorld(d.world) as rw:
+            got = check(rw, d, args.repeats)
+        for r in got:
+            r.update({"family": d.family, "time_scale": d.world.time_scale, "params": d.params})
+            print(f"{'ok ' if r['agrees'] else 'BAD'} {d.world.name} ts={d.world.time_scale:.4g} {r['factor']} "
+                  f"{r['times_boundary']}x = {r['value']:.4g} {r['unit']}: {r['outcome']}"
+                  f" (truth: {'fails' if r['expected_fail'] else 'completes'})", flush=True)
+        rows += got
+    if args.out:
+        with open(args.out, "w") as f:
+            json.dump(rows, f, indent=2, default=str)
+    bad = [r for r in rows if not r["agrees"]]
+    print(f"{len(rows) - len(bad)}/{len(rows)} probes agree with the drawn truth", file=sys.stderr)
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

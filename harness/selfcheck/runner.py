@@ -24,7 +24,10 @@ from .strategies import Draw, draws
 
 
 def engine_commit() -> str:
-    """The commit of the tree the engine is imported from (+ "-dirty" with local changes)."""
+    """The commit of the tree the engine is imported from (+ "-dirty" with local changes);
+    RESETLAB_ENGINE_COMMIT names it for a tree that is not a git checkout (an exported snapshot)."""
+    if os.environ.get("RESETLAB_ENGINE_COMMIT"):
+        return os.environ["RESETLAB_ENGINE_COMMIT"]
     here = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     try:
         rev = subprocess.run(["git", "-C", here, "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
