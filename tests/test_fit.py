@@ -151,6 +151,12 @@ def test_fit_cli_smoke(tmp_path):
     assert w.hypothesis == "field" and w.edge == "none"
     again, lost = export.to_world(doc["best"][0]["params"], name="fit-1")
     assert again == w and lost == doc["best"][0]["world_lost"]
+    # --from re-reports an earlier fit without searching (what --confirm N uses later)
+    p = _fit("--from", str(out), "--out", str(tmp_path / "again"), cwd=ROOT)
+    assert p.returncode == 0, p.stderr
+    again = json.loads((tmp_path / "again" / "fit.json").read_text())
+    assert "[lhs" not in p.stderr and [b["params"] for b in again["best"]] == [b["params"] for b in doc["best"]]
+    assert again["ablation"] == doc["ablation"]
 
 
 def test_fit_cli_rejects_bad_input(tmp_path):

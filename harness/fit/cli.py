@@ -48,6 +48,8 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--confirm-min", type=float, default=20.0, metavar="M", help="confirmation time budget, minutes")
     p.add_argument("--max-retries", type=int, default=3, help="CLAUDE_CODE_MAX_RETRIES in the confirmation")
     p.add_argument("--backend", default="auto", choices=("auto", "kernel", "userspace"))
+    p.add_argument("--from", dest="from_dir", default=None, metavar="DIR",
+                   help="no search: re-use the fit.json an earlier run wrote in DIR (e.g. to --confirm it)")
     p.add_argument("--json", action="store_true", help="print fit.json instead of the report")
     p.set_defaults(func=run_cli)
     return p
@@ -91,6 +93,10 @@ def side_by_side(ref: dict, fits: list[tuple[str, dict]]) -> str:
     return "\n".join(lines)
 
 
+def _f(v) -> str:
+    return "-" if v is None else f"{v:.3f}"
+
+
 def _top_hour(t: dict) -> str:
     counts = t["by_hour_local"]["counts"]
     if not counts:
@@ -113,21 +119,19 @@ def run_cli(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"resetlab fit: error: {exc}", file=sys.stderr)
         return 2
-    out = args.out or os.path.join("results", time.strftime("fit-%Y%m%d-%H%M%S"))
-    os.makedirs(out, exist_ok=True)
     log = lambda s: print(s, file=sys.stderr, flush=True)  # noqa: E731
-    budget_s = args.budget_min * 60
-    log(f"fit: {len(family.PARAMS)} parameters, mechanisms {', '.join(family.MECHANISMS)}; seed {args.seed}; "
-        f"budget {args.budget_min:g} min (40 % Latin hypercube, 50 % compass search from the best 3, "
-        f"10 % re-scoring on {args.seeds} fresh seeds; {SEARCH_SEEDS} seeds per search evaluation)")
-    for line in assumptions.check_fidelity():
-        log(f"fit: the fidelity matrix contradicts an assumption: {line}")
-    res = search.search(ref, budget_s, seed=args.seed, keep=args.keep, confirm_seeds=args.seeds,
-                        search_seeds=SEARCH_SEEDS, log=log)
+    if args.from_dir:
+        try:
+            res, abl = _load_fit(args.from_dir)
+        except ValueError as exc:
+            print(f"resetlab fit: error: {exc}", file=sys.stderr)
+            return 2
+        out = args.out or args.from_dir
+    else:
+        out = args.out or os.path.join("results", time.strftime("fit-%Y%m%d-%H%M%S"))
+        res, abl = _search(args, ref, log)
+    os.makedirs(out, exist_ok=True)
     best = res.best
-    log(f"fit: {res.evaluations} evaluations in {res.seconds:.0f} s ({res.phases})")
-    abl = ablation.ablate(best[0].params, ref, seeds=best[0].seeds, refit_s=args.refit_min * 60, seed=args.seed,
-                          log=log)
     worlds = []
     for k, e in enumerate(best, 1):
         w, lost = export.to_world(e.params, name=f"fit-{k}")
@@ -140,11 +144,13 @@ def run_cli(args: argparse.Namespace) -> int:
     fits = [(f"fit-{k}", e.tables) for k, e in enumerate(best, 1)]
     png = plot.figure(ref, fits + [(f"{c['world']} (real Claude Code)", c["report"]) for c in confirm
                                    if c.get("report")], os.path.join(out, "fit.png"))
-    doc = {"field": args.field or "data/field-report.json", "seed": args.seed, "budget_min": args.budget_min,
+    doc = {"field": args.field or "data/field-report.json", "seed": res.seed, "budget_s": res.budget_s,
            "evaluations": res.evaluations, "seconds": round(res.seconds, 1), "phases": res.phases,
+           "mechanisms": list(res.mechanisms),
            "assumptions": assumptions.table(),
            "best": [{"name": f"fit-{k}", "score": round(e.score, 4), "sd": round(e.sd, 4),
                      "signature_distance": e.signature, "components": e.components, "params": e.params,
+                     "seeds": list(e.seeds),
                      "tables": e.tables, "world_file": worlds[k - 1]["file"], "world_lost": worlds[k - 1]["lost"],
                      "workload": worlds[k - 1]["workload"]} for k, e in enumerate(best, 1)],
            "ablation": abl, "confirm": [{k: v for k, v in c.items() if k != "report"} for c in confirm],
@@ -159,6 +165,35 @@ def run_cli(args: argparse.Namespace) -> int:
     else:
         print(text, end="")
     return 0
+
+
+def _search(args, ref: dict, log) -> tuple[search.Result, list[dict]]:
+    log(f"fit: {len(family.PARAMS)} parameters, mechanisms {', '.join(family.MECHANISMS)}; seed {args.seed}; "
+        f"budget {args.budget_min:g} min (40 % Latin hypercube, 50 % compass search from the best 3, "
+        f"10 % re-scoring on {args.seeds} fresh seeds; {SEARCH_SEEDS} seeds per search evaluation)")
+    for line in assumptions.check_fidelity():
+        log(f"fit: the fidelity matrix contradicts an assumption: {line}")
+    res = search.search(ref, args.budget_min * 60, seed=args.seed, keep=args.keep, confirm_seeds=args.seeds,
+                        search_seeds=SEARCH_SEEDS, log=log)
+    log(f"fit: {res.evaluations} evaluations in {res.seconds:.0f} s ({res.phases})")
+    abl = ablation.ablate(res.best[0].params, ref, seeds=res.best[0].seeds, refit_s=args.refit_min * 60,
+                          seed=args.seed, log=log)
+    return res, abl
+
+
+def _load_fit(folder: str) -> tuple[search.Result, list[dict]]:
+    path = os.path.join(folder, "fit.json")
+    try:
+        with open(path) as f:
+            doc = json.load(f)
+        best = [search.Eval(family.check(b["params"]), b["score"], b["components"], b["signature_distance"],
+                            b["tables"], tuple(b["seeds"]), b["sd"]) for b in doc["best"]]
+        res = search.Result(best, doc["evaluations"], doc["seconds"], doc["phases"], doc["budget_s"], doc["seed"],
+                            tuple(doc["mechanisms"]))
+        return res, doc["ablation"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ConfigError("--from", folder, f"a folder with the fit.json of `python -m harness fit` ({exc!r})") \
+            from None
 
 
 def report(ref, res, best, worlds, abl, confirm, out) -> str:
@@ -177,14 +212,16 @@ def report(ref, res, best, worlds, abl, confirm, out) -> str:
         lines.append(f"- {w['file']} (time_scale {w['world'].time_scale}); not expressible: " + "; ".join(w["lost"]))
     if confirm:
         lines += ["", "## real Claude Code on Bun (lab-vs-field's path)", ""]
-        lines += ["| world | sessions | api_errors | real signature | real distance | surrogate distance |",
-                  "|---|---|---|---|---|---|"]
+        lines += ["| world | sessions | api_errors | real signature | real distance | surrogate distance | "
+                  "real / surrogate without large_share |", "|---|---|---|---|---|---|---|"]
         for c in confirm:
             s = c.get("signature") or {}
             sig = ", ".join(f"{k} {v:.2f}" for k, v in s.items() if v is not None) or "-"
             real = "-" if c.get("distance") is None else f"{c['distance']:.3f} (on {', '.join(c['components'])})"
             lines.append(f"| {c['world']} | {c['sessions']} | {c.get('api_errors', '-')} | {sig} | {real} | "
-                         f"{c['surrogate_distance']:.3f} |" + (f" error: {c['error']}" if c.get("error") else ""))
+                         f"{c['surrogate_distance']:.3f} | {_f(c.get('distance_without_size'))} / "
+                         f"{_f(c.get('surrogate_without_size'))} |"
+                         + (f" error: {c['error']}" if c.get("error") else ""))
     lines += ["", f"outputs: {out}/fit.json, fit.md, fit.png, fit-<k>.json", ""]
     return "\n".join(lines)
 
@@ -216,7 +253,20 @@ def _confirm(args, best, worlds, log, out_dir) -> list[dict]:
             continue
         sig = compare.signature(rep)
         d, used = compare.distance(sig, compare.field_signature(args.field))
-        row |= {"api_errors": rep.get("totals", {}).get("api_errors"), "signature": sig, "distance": d,
-                "components": used, "report": rep}
+        row |= {"api_errors": (rep.get("totals") or {}).get("api_errors"), "signature": sig, "distance": d,
+                "components": used, "report": rep,
+                # the lab's session file is as big as its requests (workload.py), unlike the fitted
+                # user's: large_share is the lab's own, so the like-for-like number leaves it out
+                "distance_without_size": _without_size(sig, args.field),
+                "surrogate_without_size": _without_size(compare.signature(e.tables), args.field)}
         out.append(row)
     return out
+
+
+def _without_size(sig: dict, field_path: str | None) -> float | None:
+    from harness.fieldlog import compare
+
+    ref = compare.field_signature(field_path)
+    d, _ = compare.distance({k: v for k, v in sig.items() if k != "large_share"},
+                            {k: v for k, v in ref.items() if k != "large_share"})
+    return d
