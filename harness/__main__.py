@@ -12,6 +12,7 @@ Commands (argparse subparsers; each lives next to its code and registers itself 
               (harness/workload.py)
     lab-vs-field  Claude Code sessions in each world vs the field report's signature (harness/labfield.py)
     fit       search a family of mixed worlds for the field report's tables (harness/fit/cli.py)
+    fidelity  the client fidelity matrix: each client's label vs the wire's (harness/fidelity/)
 """
 
 from __future__ import annotations
@@ -51,6 +52,9 @@ def build_parser() -> argparse.ArgumentParser:
     from harness.fit import cli as fit_cli
 
     fit_cli.add_parser(sub)
+    from harness.fidelity import cli as fidelity_cli
+
+    fidelity_cli.add_parser(sub)
     return parser
 
 

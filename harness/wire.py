@@ -21,9 +21,9 @@ up first: its own timer), `refused`, or `open` (nothing ended it while the tap r
 `observation(ex)` turns the probe's last main request (a POST; a Claude Code conversation
 request before its side requests) into an `outcome.Observation` when the wire decides it:
 the peer ended it, or an HTTP error status or an SSE `error` event arrived. When the client
-ended it first (a timeout) the wire has no better label than the client's, so it gives
-none and the record keeps the client's. `attach()` puts all of it in a record
-(`outcome.prefer_wire`).
+ended it first (a timeout) the wire has no better label than the client's: the record keeps
+the client's, with the phase (headers / body) the wire saw. `attach()` puts all of it in a
+record (`outcome.prefer_wire`).
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ from typing import Any
 import h11
 
 from harness.origin.testing import parse_sse
-from harness.outcome import Observation, ProbeRecord, prefer_wire
+from harness.outcome import Observation, ProbeRecord, classify, prefer_wire
 from netem.tap import Flow, Stream, Tap
 
 PROBE_ID_HEADER = b"x-resetlab-probe-id"
@@ -308,6 +308,11 @@ def exchanges(tap: Tap, t0: float, host: str = "client") -> list[Exchange]:
             out.append(Exchange(n, "tcp", main=True, t_request=flow.t_syn, end="refused",
                                 t_end=flow.closes[0].t))
             continue
+        if flow.down is None:  # the SYN went unanswered (blackhole, link down): no request left
+            ex = Exchange(n, "tcp", t_request=flow.t_syn)
+            _close(ex, flow, tap)
+            out.append(ex)
+            continue
         head = flow.up.data()[:len(H2_PREFACE)]
         if head.startswith(H2_PREFACE):
             found = _h2_exchanges(flow, n)
@@ -387,12 +392,24 @@ def observation(ex: Exchange | None) -> Observation | None:
     return None  # the client ended it first (its own timer), or silence: its label stands
 
 
+def timeout_phase(record: ProbeRecord, ex: Exchange | None) -> Observation | None:
+    """A client timeout keeps its label, but the wire knows whether headers had arrived when
+    the client gave up (a client that cannot see them, e.g. Claude Code's TUI, guesses)."""
+    if record.outcome != "timeout" or record.phase == "connect" or ex is None or ex.protocol == "tcp" \
+            or ex.end not in ("client_fin", "client_rst", "open"):
+        return None
+    headers = ex.headers_before_end
+    return Observation(end="timeout", status=ex.status if headers else None,
+                       timeout_phase="body" if headers else "headers")
+
+
 def attach(record: ProbeRecord, tap: Tap, t0: float, host: str = "client") -> ProbeRecord:
-    """Put the wire's view of the probe in `record` and let it decide the outcome."""
+    """Put the wire's view of the probe in `record` and let it decide the outcome. The
+    wire's own label (None where it does not decide) is `record.wire["label"]`."""
     found = exchanges(tap, t0, host)
     last = last_main(found)
+    obs = None if tap.drops else (observation(last) or timeout_phase(record, last))
     wire = {"exchanges": [ex.to_dict() for ex in found], "connections": len(tap.flows(host)),
-            "drops": tap.drops}
-    obs = observation(last) if not tap.drops else None
+            "drops": tap.drops, "label": classify(obs).label if obs is not None else None}
     record.rst_from = (last.rst_from if last is not None and last.rst_from else None) or tap.who_reset(host)
     return prefer_wire(record, obs, wire)

@@ -175,6 +175,8 @@ class Tap:
                 frame, addr = s.recvfrom(FRAME_MAX if full else 256)
             except BlockingIOError:
                 return
+            except OSError:  # ENETDOWN while an outage holds the link down: the socket lives on
+                return
             now = time.monotonic()
             direction = "out" if addr[2] == PACKET_OUTGOING else "in"
             if full:

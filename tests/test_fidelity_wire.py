@@ -128,10 +128,26 @@ def test_client_giving_up_first_leaves_the_label_to_the_client():
     assert found[0].end == "client_fin" and found[0].silence == pytest.approx(2.2)
     assert found[0].retransmits == 1
     rec = ProbeRecord(outcome="timeout", label="timeout(body)", client="raw", phase="body")
-    prefer_wire(rec, None, {"exchanges": [e.to_dict() for e in found], "connections": 1, "drops": 0})
+    prefer_wire(rec, None, {"exchanges": [e.to_dict() for e in found], "connections": 1, "drops": 0,
+                            "label": None})
     d = rec.to_dict()
     validate(d)
     assert (d["outcome"], d["client_outcome"], d["client_label"]) == ("timeout", "timeout", "timeout(body)")
+
+
+def test_a_client_timeout_gets_its_phase_from_the_wire():
+    """Claude Code's TUI cannot see headers: killed at the deadline it guesses timeout(headers);
+    the wire saw a 200's headers before the client closed."""
+    cap = Capture()
+    cap.send(post())
+    cap.recv(HEAD200)
+    cap.close("client", "rst", dt=3.0)
+    rec = ProbeRecord.from_outcome(classify(Observation(end="timeout", timeout_phase="headers")), "claude-code")
+    wire.attach(rec, cap.tap, 100.0)
+    d = rec.to_dict()
+    validate(d)
+    assert (d["label"], d["client_label"], d["status"], d["wire"]["label"]) == \
+        ("timeout(body)", "timeout(headers)", 200, "timeout(body)")
 
 
 def test_the_last_main_request_decides_on_a_reused_connection():

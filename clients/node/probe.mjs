@@ -9,6 +9,8 @@
 //   timeout_ms   number   the SDK's timeout (it covers the fetch, i.e. until response headers)
 //   deadline_ms  number   our own wall-clock limit for the whole request (abort, report "timeout")
 //   headers      object   extra request headers (x-resetlab-plan, x-resetlab-probe-id, ...)
+//   think_ms     number?  first a HEAD / (the same global fetch pool), then idle this long: the
+//                         probe reuses that pooled connection
 //   ca_path      string?  trust this CA PEM (NODE_EXTRA_CA_CERTS is read at startup, so the
 //                         Python side sets that variable; this field is informational)
 //
@@ -55,6 +57,10 @@ const CODES_CONNECT = new Set(['ECONNREFUSED', 'ENETUNREACH', 'EHOSTUNREACH', 'E
 
 async function main() {
   const p = readInput();
+  if (p.think_ms) {
+    await globalThis.fetch(`${p.base_url.replace(/\/$/, '')}/`, { method: 'HEAD', headers: { 'x-api-key': p.api_key } });
+    await new Promise((resolve) => setTimeout(resolve, p.think_ms));
+  }
   const t0 = performance.now();
   const ms = () => Math.round((performance.now() - t0) * 1000) / 1000;
   const out = {

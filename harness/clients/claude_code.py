@@ -47,6 +47,10 @@ What Claude Code printed -> Observation:
                                                     ECONNREFUSED/... -> connect_error(errno)
     "API Error: terminated"                         after headers (status 200): the debug
                                                     log's code=ECONNRESET -> reset, else eof
+    "API Error: ECONNRESET: The socket connection was closed unexpectedly ..."
+                                                    the same under Bun -> reset (status 200)
+    any other error text ("Prompt is too long")     the debug log's last connection code:
+                                                    ECONNRESET -> reset, else eof
     "API Error: NNN {json}"                         status NNN, error.type -> http_error
     "API Error: {json error}"                       an `event: error`: sse_error(type)
     "Request timed out" / "API Error: Request timed out"    timeout(headers)
@@ -533,6 +537,11 @@ def observe(res: ClaudeCodeRun) -> Observation:
         return Observation(end="eof")
     if body.startswith("Request timed out") or text.startswith("Request timed out"):
         return Observation(end="timeout", timeout_phase="headers")
+    m = re.match(r"([A-Z][A-Z_0-9]+): The socket connection was closed unexpectedly", body)
+    if m:  # Bun's fetch after the headers (Node's says "terminated"); before: "Unable to connect"
+        if m.group(1) in RESET_CODES:
+            return Observation(end="reset", status=200, errno=errno_mod.ECONNRESET)
+        return Observation(end="eof", status=200)
     if body.startswith("terminated"):
         code = res.connection_code
         if code in RESET_CODES:
@@ -544,7 +553,13 @@ def observe(res: ClaudeCodeRun) -> Observation:
     etype = _error_type_in(body)
     if etype is not None:
         return Observation(end="complete", status=200, sse_error_type=etype)
-    return Observation(end="eof", status=200 if res.stream_events else None)
+    # Any other text (e.g. "Prompt is too long" after its retries failed and a compaction
+    # was tried: an 8 MB prompt under Bun) says nothing of the connection; the debug log's
+    # last connection error does, so an RST is not filed as a FIN
+    headers = 200 if res.stream_events else None
+    if res.connection_code in RESET_CODES:
+        return Observation(end="reset", status=headers, errno=errno_mod.ECONNRESET)
+    return Observation(end="eof", status=headers)
 
 
 def make_home(root: str, key: str) -> tuple[str, str]:

@@ -21,7 +21,8 @@ e.g. "TypeError: terminated <- Error: read ECONNRESET [ECONNRESET]".
 
 The SDK's `timeout` covers only the fetch (until response headers): a stream stalled after
 headers is ended by our own deadline, probe.extra["deadline"] seconds (default
-probe.timeout + 5), reported as timeout(body).
+probe.timeout + 5), reported as timeout(body). probe.extra["think_time"]: a HEAD / first
+opens a pooled connection, idle this long before the probe reuses it.
 """
 
 from __future__ import annotations
@@ -95,7 +96,8 @@ def run(probe: Probe) -> ProbeRecord:
     spec = {"base_url": probe.base_url, "api_key": api_key(probe), "body": body,
             "stream": probe.stream, "max_retries": probe.max_retries,
             "timeout_ms": probe.timeout * 1000, "deadline_ms": deadline * 1000,
-            "headers": lab_headers(probe, probe_id), "ca_path": probe.ca_path}
+            "headers": lab_headers(probe, probe_id), "ca_path": probe.ca_path,
+            "think_ms": float(probe.extra.get("think_time") or 0) * 1000}
     env = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")}
     if probe.ca_path:
         env["NODE_EXTRA_CA_CERTS"] = probe.ca_path

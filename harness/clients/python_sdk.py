@@ -8,7 +8,8 @@ the SDK (model, max_tokens, system, messages, tools). Lab headers (x-resetlab-pl
 x-resetlab-stream, x-resetlab-probe-id) go in `extra_headers`. httpx event hooks record each
 attempt's start, its response headers (time, status, request-id, cf-ray) even when the body
 later fails; the SDK's own retry loop stays untouched (the SDK's default transport, with its
-60/60/5 keepalive, unless probe.keepalive asks for another).
+60/60/5 keepalive, unless probe.keepalive asks for another). probe.extra["think_time"]: a
+HEAD / first opens a pooled connection, idle this long before the probe reuses it.
 
 How what the SDK raised becomes an Observation (measured with anthropic 2.14 / httpx2):
     stream ended with message_stop                      complete, message_stop
@@ -19,7 +20,8 @@ How what the SDK raised becomes an Observation (measured with anthropic 2.14 / h
     APIStatusError raised by an `event: error` (status 200)     sse_error(error.type)
     APIConnectionError before headers: the cause chain decides:
         errno ECONNRESET/EPIPE -> reset; httpx2.ConnectError -> connect_error(errno);
-        RemoteProtocolError "Server disconnected without sending a response" -> eof
+        RemoteProtocolError "Server disconnected without sending a response" -> eof, unless
+        a write of that attempt failed with ECONNRESET/EPIPE -> reset (see _recording)
     APITimeoutError / raw httpx2.ReadTimeout            timeout(connect | headers | body)
     RemoteProtocolError(<StreamReset error_code:N>)     rst_stream N (h2 / h2c probes)
     RemoteProtocolError(<ConnectionTerminated error_code:N>)  goaway N
@@ -59,6 +61,7 @@ class _Tap:
         self.cf_ray: str | None = None
         self.protocol: str | None = None
         self.response: Any = None
+        self.write_errnos: list[int] = []  # of the current attempt (_recording)
 
     def now(self) -> float:
         return time.monotonic() - self.t0
@@ -67,6 +70,7 @@ class _Tap:
         self.starts.append(self.now())
         self.headers_at = self.status = self.request_id = self.cf_ray = None
         self.response = None
+        self.write_errnos = []
 
     def on_response(self, response: Any) -> None:
         self.headers_at = self.now()
@@ -89,6 +93,44 @@ class _Tap:
             return 0
 
 
+def _recording(stream: Any, tap: _Tap) -> Any:
+    """Remember the errno of a failed write on this stream (and its TLS successor).
+
+    httpcore swallows a write error while it sends the request (so that a server that
+    answers early, e.g. 413, is still heard), then reads: after an RST the first error went
+    to the write, the read sees EOF, and the SDK says "Server disconnected without sending a
+    response" -- an RST during a large upload would be filed as a FIN. Measured: 8 MB body,
+    RST after 1 MB, 4 of 4 on loopback before this."""
+    write, start_tls = stream.write, getattr(stream, "start_tls", None)
+
+    def recorded_write(buffer: bytes, timeout: float | None = None) -> None:
+        try:
+            write(buffer, timeout)
+        except Exception as exc:
+            tap.write_errnos += [e.errno for e in _chain(exc) if isinstance(e, OSError) and e.errno]
+            raise
+
+    stream.write = recorded_write
+    if start_tls is not None:
+        stream.start_tls = lambda *a, **kw: _recording(start_tls(*a, **kw), tap)
+    return stream
+
+
+def _record_write_errors(http_client: Any, tap: _Tap) -> None:
+    """Give the client's connection pool a backend whose streams record write errors.
+    httpx2 takes no network backend, so the pool's (private) attribute is set before the
+    first request; if a later httpx2 renames it, the fix is lost, not the probe."""
+    import httpcore2
+
+    class Backend(httpcore2.SyncBackend):
+        def connect_tcp(self, *a: Any, **kw: Any) -> Any:
+            return _recording(super().connect_tcp(*a, **kw), tap)
+
+    pool = getattr(getattr(http_client, "_transport", None), "_pool", None)
+    if pool is not None and hasattr(pool, "_network_backend"):
+        pool._network_backend = Backend()
+
+
 def _http_client(probe: Probe, tap: _Tap):
     import anthropic
     import httpx2
@@ -109,7 +151,9 @@ def _http_client(probe: Probe, tap: _Tap):
                 (socket.IPPROTO_TCP, socket.TCP_KEEPCNT, 3)]
         tkw = {k: kwargs[k] for k in ("verify", "http1", "http2") if k in kwargs}
         kwargs["transport"] = httpx2.HTTPTransport(socket_options=opts, **tkw)
-    return anthropic.DefaultHttpxClient(**kwargs)
+    client = anthropic.DefaultHttpxClient(**kwargs)
+    _record_write_errors(client, tap)
+    return client
 
 
 def _chain(exc: BaseException) -> list[BaseException]:
@@ -171,7 +215,7 @@ def observe_exception(exc: BaseException, tap: _Tap) -> Observation:
     if h2 is not None:  # HTTP/2: the peer reset our stream or sent GOAWAY
         kind, code = h2
         return Observation(end=kind, status=status, h2_code=code)
-    errnos = [e.errno for e in chain if isinstance(e, OSError) and e.errno]
+    errnos = [e.errno for e in chain if isinstance(e, OSError) and e.errno] + tap.write_errnos
     if any(n in RESET_ERRNOS for n in errnos):
         return Observation(end="reset", status=status, errno=errno_mod.ECONNRESET)
     if not headers and any(isinstance(e, httpx2.ConnectError) for e in chain):
@@ -196,9 +240,14 @@ def run(probe: Probe) -> ProbeRecord:
     body.pop("stream", None)
     headers = lab_headers(probe, probe_id)
     tap = _Tap()
+    http = _http_client(probe, tap)
     client = anthropic.Anthropic(base_url=probe.base_url, api_key=api_key(probe),
-                                 max_retries=probe.max_retries, timeout=probe.timeout,
-                                 http_client=_http_client(probe, tap))
+                                 max_retries=probe.max_retries, timeout=probe.timeout, http_client=http)
+    think = probe.extra.get("think_time")
+    if think:  # the probe reuses a pooled connection left idle this long (HEAD / opens it)
+        http.head(probe.base_url.rstrip("/") + "/", headers={"x-api-key": api_key(probe)})
+        time.sleep(float(think))
+        tap.__init__()  # the warm-up is not an attempt of the probe
     events = 0
     message: str | None = None
     t_fail: float | None = None
