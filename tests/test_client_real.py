@@ -230,6 +230,9 @@ def test_node_sdk(origin, node_folder, fault):
         # MEASURED: not the facts file's AnthropicError "terminated": the SDK rethrows undici's
         # TypeError "terminated" as is, and its cause is ECONNRESET only sometimes - often
         # undici reports the RST as "other side closed" (UND_ERR_SOCKET), i.e. like a FIN.
+        # That is the client's own label (no tap here: loopback): a probe with a tap keeps it
+        # in client_label and takes reset_mid_stream from the wire, which
+        # tests/test_fidelity_quick.py (node-sdk / rst_after_block) checks.
         assert d["status"] == 200 and d["attempts"] == 1 and d["retry_delays"] == []
         assert msg in ("TypeError: terminated <- Error: read ECONNRESET [ECONNRESET]",
                        "TypeError: terminated <- SocketError: other side closed [UND_ERR_SOCKET]")

@@ -52,6 +52,7 @@ What Claude Code printed -> Observation:
     any other error text ("Prompt is too long")     the debug log's last connection code:
                                                     ECONNRESET -> reset, else eof
     "API Error: NNN {json}"                         status NNN, error.type -> http_error
+    "Request too large (max 20MB). ..."             its text for a 413 -> http_error(413, request_too_large)
     "API Error: {json error}"                       an `event: error`: sse_error(type)
     "Request timed out" / "API Error: Request timed out"    timeout(headers)
     nothing before the deadline (probe.extra["deadline"]) -> we kill it: timeout(body) if a
@@ -547,6 +548,8 @@ def observe(res: ClaudeCodeRun) -> Observation:
         if code in RESET_CODES:
             return Observation(end="reset", status=200, errno=errno_mod.ECONNRESET)
         return Observation(end="eof", status=200)
+    if body.startswith("Request too large"):  # its own text for a 413 ("... (max 20MB). Double press esc")
+        return Observation(end="complete", status=413, error_type="request_too_large")
     m = re.match(r"(\d{3})\b\s*(.*)", body, re.S)
     if m and int(m.group(1)) >= 400:
         return Observation(end="complete", status=int(m.group(1)), error_type=_error_type_in(m.group(2)))

@@ -21,8 +21,9 @@ from typing import Any
 
 from harness import wire
 from harness.clients.registry import runner
+from harness.worlds.compile import LINK_LABELS
 from harness.worlds.model import ProbeSpec, World
-from harness.worlds.runtime import LINK_LABELS, RunningWorld
+from harness.worlds.runtime import RunningWorld
 from netem.outage import LinkFault
 from netem.tap import Tap
 
@@ -122,6 +123,8 @@ def describe(ex: wire.Exchange) -> str:
 
     if ex.end == "refused":
         return "refused (RST to SYN)"
+    if ex.protocol == "tcp":
+        return f"SYN unanswered, {ex.end.replace('_', ' ')}"
     when = "after headers" if ex.headers_before_end else "before headers"
     what = {"rst": f"RST from {ex.rst_from or '?'}", "fin": "FIN from the peer", "complete": "complete",
             "rst_stream": f"RST_STREAM({ex.code})", "goaway": f"GOAWAY({ex.code})",
@@ -162,7 +165,7 @@ def _outage(rw: RunningWorld, tap: Tap, kind: str, stop: threading.Event) -> Non
         fault.end(kind)
 
 
-def _claude_code_reuse(probe, think: float):
+def _claude_code_reuse(probe, think: float, since: list[float]):
     """Claude Code (one interactive process): turn 1, then turn 2 on its pooled connection
     left idle ~think s (the turn-over detection and typing take ~1 s of it)."""
     from harness.clients import claude_code
@@ -173,20 +176,21 @@ def _claude_code_reuse(probe, think: float):
         home, project = claude_code.make_home(tmp, api_key(probe))
         with claude_code.Tui(probe, home, project, os.path.join(tmp, "debug.txt")) as tui:
             claude_code.turn_in(tui, probe, claude_code.prompt_text(probe))
+            since.append(time.monotonic())  # the cell is turn 2: turn 1 only opened the connection
             return claude_code.turn_in(tui, probe, "Reply with one more word.",
                                        submit_at=time.time() + max(0.0, think - 1.0))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def _run_client(rw: RunningWorld, client: Client, event: Event, probe):
+def _run_client(rw: RunningWorld, client: Client, event: Event, probe, since: list[float]):
     from harness.clients import claude_code
 
     host = rw.topo["client"]
     if client.runner != "claude-code":
         return host.call(runner(client.runner), probe), None
     if event.think is not None:
-        return host.call(_claude_code_reuse, probe, event.think)
+        return host.call(_claude_code_reuse, probe, event.think, since)
     return host.call(claude_code.run_detailed, probe)
 
 
@@ -206,8 +210,9 @@ def run_cell(worlds: Worlds, client: Client, event: Event) -> Cell:
             if event.outage:
                 trigger = threading.Thread(target=_outage, args=(rw, tap, event.outage, stop), daemon=True)
                 trigger.start()
+            since: list[float] = []
             try:
-                record, run = _run_client(rw, client, event, probe)
+                record, run = _run_client(rw, client, event, probe, since)
             finally:
                 stop.set()
                 if trigger is not None:
@@ -217,7 +222,8 @@ def run_cell(worlds: Worlds, client: Client, event: Event) -> Cell:
         cell.error = f"{type(exc).__name__}: {exc}"
         cell.seconds = round(time.monotonic() - start, 2)
         return cell
-    found = [ex for ex in wire.exchanges(tap, t0) if ex.main]
+    begin = since[0] - t0 if since else 0.0
+    found = [ex for ex in wire.exchanges(tap, t0) if ex.main and (ex.t_request or 0.0) >= begin]
     cell.client_label, cell.label, cell.wire_label = record.client_label, record.label, record.wire["label"]
     cell.attempts, cell.retry_delays = record.attempts, [round(d, 2) for d in record.retry_delays]
     cell.wire_attempts = len(found)
