@@ -22,7 +22,9 @@ import sys
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m harness", description=__doc__,
+    from netem.errors import OneLineParser
+
+    parser = OneLineParser(prog="python -m harness", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
     from harness.origin import cli as origin_cli
@@ -59,8 +61,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from harness.origin.validate import SpecError
+    from netem.errors import ConfigError
+
     args = build_parser().parse_args(argv)
-    return args.func(args)
+    try:
+        return args.func(args)
+    except (ConfigError, SpecError) as e:  # bad input found past argument parsing: one line
+        print(f"resetlab: error: {e}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

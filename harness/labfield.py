@@ -54,6 +54,20 @@ def run_world(world, out_dir: str, sessions: int = DEFAULT_SESSIONS, max_retries
     return analyze([out_dir])
 
 
+MAX_DEPTH = 6  # --out writes DIR/<world>/s<k>/projects/<project>/<session>.jsonl: 3 levels under <world>
+
+
+def _has_sessions(folder: str) -> bool:
+    """A *.jsonl within MAX_DEPTH levels (a bounded look: `--from /` must not walk the disk)."""
+    base = folder.rstrip(os.sep).count(os.sep)
+    for root, dirs, files in os.walk(folder):
+        if any(f.endswith(".jsonl") for f in files):
+            return True
+        if root.count(os.sep) - base >= MAX_DEPTH:
+            dirs.clear()
+    return False
+
+
 def from_folder(folder: str) -> dict[str, dict]:
     """{world: analyzer report} for each DIR/<world>/ holding session files."""
     from harness.fieldlog import analyze
@@ -63,7 +77,7 @@ def from_folder(folder: str) -> dict[str, dict]:
     reports = {}
     for name in sorted(os.listdir(folder)):
         sub = os.path.join(folder, name)
-        if os.path.isdir(sub) and any(f.endswith(".jsonl") for _, _, fs in os.walk(sub) for f in fs):
+        if os.path.isdir(sub) and _has_sessions(sub):
             reports[name] = analyze([sub])
     if not reports:
         raise ConfigError("--from", folder, "a folder with one sub-folder of session JSONL per world")

@@ -233,6 +233,21 @@ def _check_sizes(sizes: tuple[int, ...]) -> tuple[int, ...]:
     return sizes
 
 
+def check_settings(sizes, turns, max_retries, think_time, runtime) -> tuple[tuple[int, ...], int]:
+    """(sizes, turns) checked; ConfigError names the first bad one. Called before a world
+    is built, so bad input creates nothing."""
+    sizes = _check_sizes(sizes)
+    turns = len(sizes) if turns is None else turns
+    if not isinstance(turns, int) or turns < 1:
+        raise ConfigError("turns", turns, "an integer >= 1")
+    if not isinstance(max_retries, int) or not 0 <= max_retries <= 10:
+        raise ConfigError("max_retries", max_retries, "an integer 0..10")
+    if not isinstance(think_time, int | float) or not 0 <= think_time <= 86400:
+        raise ConfigError("think_time", think_time, "field seconds in [0, 86400]")
+    check_choice("runtime", runtime, claude_code.RUNTIMES)
+    return sizes, turns
+
+
 def _turn_probe(rw, target: int, answer_s: float, seed: int, max_retries: int, runtime: str = "node"):
     """The probe of a turn aiming at `target` request bytes: interactive, no prompt padding
     (the runner grows the context itself), no compaction, a deadline with upload time."""
@@ -265,15 +280,7 @@ def run_workload(rw, turns: int | None = None, sizes: tuple[int, ...] = DEFAULT_
     Claude Code process for every turn (its connection pool carries over), the context
     pasted into the prompt; else a process per turn (--resume). `runtime`: "node" or "bun"
     (claude_code.RUNTIMES: what runs cli.js). Module docstring."""
-    sizes = _check_sizes(sizes)
-    turns = len(sizes) if turns is None else turns
-    if not isinstance(turns, int) or turns < 1:
-        raise ConfigError("turns", turns, "an integer >= 1")
-    if not isinstance(max_retries, int) or not 0 <= max_retries <= 10:
-        raise ConfigError("max_retries", max_retries, "an integer 0..10")
-    if think_time < 0:
-        raise ConfigError("think_time", think_time, "field seconds >= 0")
-    check_choice("runtime", runtime, claude_code.RUNTIMES)
+    sizes, turns = check_settings(sizes, turns, max_retries, think_time, runtime)
     world = rw.world
     lab = compile_world(world)
     out_dir = out or tempfile.mkdtemp(prefix="rl-workload-")
@@ -412,7 +419,11 @@ def run_cli(args: argparse.Namespace) -> int:
 
     try:
         world = by_name(args.world)
-        sizes = tuple(int(float(s)) for s in args.sizes.split(",") if s.strip())
+        try:
+            sizes = tuple(int(float(s)) for s in args.sizes.split(",") if s.strip())
+        except (ValueError, OverflowError):
+            raise ConfigError("--sizes", args.sizes, "request sizes in bytes, comma-separated numbers") from None
+        check_settings(sizes, args.turns, args.max_retries, args.think_time, args.runtime)
     except ValueError as exc:
         print(f"resetlab workload: error: {exc}", file=sys.stderr)
         return 2

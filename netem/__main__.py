@@ -6,6 +6,8 @@ import argparse
 import json
 import sys
 
+from .errors import ConfigError, OneLineParser
+
 
 def cmd_cleanup(args: argparse.Namespace) -> int:
     from .registry import find_leftovers, sweep
@@ -54,12 +56,24 @@ def cmd_vm(args: argparse.Namespace) -> int:
 
 def cmd_bench(args: argparse.Namespace) -> int:
     from .bench import main as bench_main
+    from .errors import check_range
+    from .profile import MAX_DELAY_MS
 
+    try:
+        delays = [float(d) for d in args.delays.split(",") if d.strip()]
+    except ValueError:
+        raise ConfigError("--delays", args.delays, "one-way delays in ms, comma-separated numbers") from None
+    if not delays:
+        raise ConfigError("--delays", args.delays, "one or more one-way delays in ms")
+    for d in delays:
+        check_range("--delays", d, 0.0, MAX_DELAY_MS, "ms each")
+    check_range("--seconds", args.seconds, 0.1, 600, "seconds")
     return bench_main(args)
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m netem", description="resetlab's network layer")
+    p = OneLineParser(prog="python -m netem", description="resetlab's network layer")
+    p.prefix = "netem: error: "
     sub = p.add_subparsers(dest="cmd", required=True)
     c = sub.add_parser("cleanup", help="remove leftovers of killed runs (prefix rl-)")
     c.add_argument("--dry-run", action="store_true", help="list what would be removed")
@@ -86,7 +100,11 @@ def main(argv: list[str] | None = None) -> int:
     v.add_argument("command", nargs=argparse.REMAINDER, help="-- CMD [ARGS...]")
     v.set_defaults(fn=cmd_vm)
     args = p.parse_args(argv)
-    return args.fn(args)
+    try:
+        return args.fn(args)
+    except ConfigError as e:  # bad input found past argument parsing: one line, not a traceback
+        print(f"netem: error: {e}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -23,7 +23,7 @@ import json
 import sys
 from typing import Any, NoReturn
 
-from netem.errors import ConfigError
+from netem.errors import ConfigError, OneLineParser
 
 from .probe import PROTOCOLS, Probe
 from .registry import RUNNERS, runner
@@ -35,12 +35,10 @@ def _fail(field: str, given: Any, allowed: str) -> NoReturn:
     raise ConfigError(field, given, allowed)
 
 
-class _OneLineParser(argparse.ArgumentParser):
-    """argparse, but every usage error is one line and exit status 2."""
+class _OneLineParser(OneLineParser):
+    """Every usage error is one line and exit status 2; unknown arguments name themselves."""
 
-    def error(self, message: str) -> NoReturn:
-        print(PREFIX + message.replace("\n", " "), file=sys.stderr)
-        sys.exit(2)
+    prefix = PREFIX
 
     def parse_known_args(self, args=None, namespace=None):
         ns, extras = super().parse_known_args(args, namespace)
@@ -115,8 +113,8 @@ def _json(flag: str, text: str, kind: type, allowed: str) -> Any:
             _fail(flag, text, allowed + " as JSON text or a readable file")
     try:
         value = json.loads(text)
-    except ValueError:
-        _fail(flag, text, allowed + " as valid JSON")
+    except (ValueError, RecursionError):
+        _fail(flag, text if len(text) < 100 else text[:97] + "...", allowed + " as valid JSON")
     if not isinstance(value, kind):
         _fail(flag, value, allowed)
     return value
@@ -131,6 +129,20 @@ def _pause(text: str) -> tuple[float, float]:
     if a < 0 or s < 0:
         _fail("--read-pause", text, allowed)
     return a, s
+
+
+def _mock_header(flag: str, value: Any) -> None:
+    """The mock origin would refuse a bad plan or stream with a 400: say so before sending."""
+    from harness.origin.plan import parse_plan
+    from harness.origin.sse import parse_stream_spec
+    from harness.origin.validate import SpecError
+
+    try:
+        parse_plan(value, flag) if flag == "--lab-plan" else parse_stream_spec(value, where=flag)
+    except SpecError as e:
+        field, _, rest = str(e).partition(": ")
+        raise ConfigError(field, rest.split(" (allowed: ")[0], rest.partition(" (allowed: ")[2].rstrip(")")) \
+            from None
 
 
 def probe_from_args(args: argparse.Namespace) -> tuple[str, Probe]:
@@ -167,8 +179,10 @@ def probe_from_args(args: argparse.Namespace) -> tuple[str, Probe]:
         kw["api_key_env"] = args.api_key_env
     if args.lab_stream is not None:
         kw["lab_stream"] = _json("--lab-stream", args.lab_stream, dict, "a JSON object")
+        _mock_header("--lab-stream", kw["lab_stream"])
     if args.lab_plan is not None:
         kw["lab_plan"] = _json("--lab-plan", args.lab_plan, list, "a JSON list of rules")
+        _mock_header("--lab-plan", kw["lab_plan"])
     if args.extra is not None:
         kw["extra"] = _json("--extra", args.extra, dict, "a JSON object")
     try:

@@ -14,7 +14,7 @@ import sys
 import trio
 
 from harness.origin.cli import _parse_listen, _text_or_file
-from harness.origin.validate import SpecError
+from harness.origin.validate import SpecError, load_json
 from netem.errors import ConfigError
 
 from .policy import EdgePolicy
@@ -38,8 +38,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         listen = _parse_listen(args.listen)
         upstream = _parse_listen(args.upstream, "--upstream")
-        policy = EdgePolicy.from_dict(json.loads(_text_or_file(args.policy, "--policy"))) \
-            if args.policy else EdgePolicy()
+        policy = _policy(args.policy) if args.policy else EdgePolicy()
         if args.impl != "builtin" and listen[1] == 0:
             raise SpecError(f"--listen: {args.listen!r} has port 0 (allowed: a fixed port for {args.impl})")
     except (SpecError, ConfigError, json.JSONDecodeError, TypeError) as exc:
@@ -50,6 +49,19 @@ def run(args: argparse.Namespace) -> int:
     else:
         _real(args.impl, policy, listen, upstream)
     return 0
+
+
+def _policy(text: str) -> EdgePolicy:
+    """--policy as JSON text or a file; every error names --policy (or --policy.<field>)."""
+    d = load_json(_text_or_file(text, "--policy"), "--policy")
+    if not isinstance(d, dict):
+        raise ConfigError("--policy", d, "an EdgePolicy as a JSON object")
+    try:
+        return EdgePolicy.from_dict(d)
+    except ConfigError as e:
+        raise ConfigError("--policy." + e.field.split(".", 1)[-1], e.given, e.allowed) from None
+    except TypeError as e:
+        raise ConfigError("--policy", d, f"EdgePolicy fields ({e})") from None
 
 
 async def _builtin(policy, listen, upstream, log) -> None:

@@ -52,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         return _err(f"--tz: {exc}")
     if args.max_line_bytes < 1024:
-        return _err("--max-line-bytes must be at least 1024")
+        return _err(f"--max-line-bytes: got {args.max_line_bytes}; allowed an integer >= 1024")
     try:
         paths = reader.check_paths(args.paths)
     except reader.MissingPath as exc:

@@ -133,7 +133,8 @@ class MissingPath(Exception):
     """An argument is neither a file nor a folder. Carries only its position (1-based)."""
 
     def __init__(self, position: int):
-        super().__init__(f"path argument #{position} is not a readable file or folder")
+        super().__init__(f"PATH #{position}: not a readable file or folder (the path is not printed); "
+                         "allowed a session JSONL file or a folder holding them")
         self.position = position
 
 

@@ -30,7 +30,9 @@ def show(value: Any) -> str:
 
 
 def fail(path: str, value: Any, problem: str, allowed: str) -> SpecError:
-    return SpecError(f"{path}: {show(value)} {problem} (allowed: {allowed})")
+    from netem.errors import one_line
+
+    return SpecError(one_line(f"{path}: {show(value)} {problem} (allowed: {allowed})"))
 
 
 def load_json(text: str, what: str) -> Any:
@@ -38,7 +40,9 @@ def load_json(text: str, what: str) -> Any:
     try:
         return json.loads(text)
     except ValueError as exc:  # JSONDecodeError, or an integer literal of > 4300 digits
-        raise SpecError(f"{what}: not valid JSON: {exc}") from None
+        raise SpecError(f"{what}: not valid JSON: {exc} (allowed: valid JSON)") from None
+    except RecursionError:
+        raise SpecError(f"{what}: not valid JSON: nested too deeply (allowed: valid JSON)") from None
 
 
 def check_object(path: str, value: Any, allowed_keys: Iterable[str]) -> dict:

@@ -17,8 +17,9 @@ The topology is the same for every world:
 from __future__ import annotations
 
 import json
+import os
 import tomllib
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from harness.edge.policy import EdgePolicy
@@ -27,13 +28,14 @@ from harness.origin.sse import parse_stream_spec
 from harness.origin.validate import SpecError
 from harness.units import scaled, unit
 from netem.errors import ConfigError, check_choice, check_range
-from netem.outage import OutageSchedule, Window
+from netem.outage import KINDS, OutageSchedule, Window
 from netem.profile import LinkProfile
 
 HYPOTHESES = ("control", "h1", "h2", "h3", "h4", "h5", "field")
 EDGES = ("builtin", "nginx", "haproxy", "none")
 LINKS = ("access", "backbone", "dc")
 FORMAT_VERSION = 1
+MAX_FILE_BYTES = 1 << 20  # a world file is a page of settings
 S = unit("s")
 
 
@@ -55,6 +57,13 @@ class Outages:
         # the bound leaves room for the lab's rate (field rate / time_scale)
         check_range("Outages.poisson_rate_per_s", self.poisson_rate_per_s, 0, 1e6, "per second")
         check_range("Outages.poisson_mean_s", self.poisson_mean_s, 0, 1e7, "seconds")
+        check_range("Outages.period_s", self.period_s, 0, 1e7, "seconds (0: no periodic outages)")
+        check_range("Outages.down_s", self.down_s, 0, 1e7, "seconds")
+        if self.period_s and self.down_s >= self.period_s:
+            raise ConfigError("Outages.down_s", self.down_s, f"less than period_s ({self.period_s})")
+        check_choice("Outages.kind", self.kind, KINDS)
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int):
+            raise ConfigError("Outages.seed", self.seed, "an integer")
 
     @property
     def active(self) -> bool:
@@ -132,25 +141,15 @@ class World:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> World:
+        from .check import check_world_dict
+
+        if not isinstance(d, dict):
+            raise ConfigError("World", d, "a table of world fields (name, hypothesis, ...)")
         d = dict(d)
         version = d.pop("format_version", FORMAT_VERSION)
         if version != FORMAT_VERSION:
             raise ConfigError("World.format_version", version, str(FORMAT_VERSION))
-        known = {f.name for f in fields(cls)}
-        for k in d:
-            if k not in known:
-                raise ConfigError(f"World.{k}", d[k], "fields " + ", ".join(sorted(known)))
-        for key in ("access", "backbone"):
-            if isinstance(d.get(key), dict):
-                d[key] = LinkProfile.from_dict(d[key])
-        if isinstance(d.get("edge_policy"), dict):
-            d["edge_policy"] = EdgePolicy.from_dict(d["edge_policy"])
-        if isinstance(d.get("outages"), dict):
-            o = dict(d["outages"])
-            o["windows"] = tuple(Window(**w) if isinstance(w, dict) else Window(*w) for w in o.get("windows", ()))
-            d["outages"] = Outages(**o)
-        if "origin_plan" in d:
-            d["origin_plan"] = tuple(d["origin_plan"])
+        d = check_world_dict(d)  # types, keys, nested tables: one line each
         return cls(**d)
 
     def to_json(self) -> str:
@@ -164,12 +163,18 @@ class World:
     @classmethod
     def load(cls, path: str) -> World:
         """A world from a .json or .toml file (the format is documented in worlds/README.md)."""
-        with open(path, "rb") as f:
-            raw = f.read()
+        try:
+            if os.path.getsize(path) > MAX_FILE_BYTES:
+                raise ConfigError("--world-file", path, f"a world file of at most {MAX_FILE_BYTES} bytes")
+            with open(path, "rb") as f:
+                raw = f.read()
+        except OSError as e:
+            raise ConfigError("--world-file", path, f"a readable JSON or TOML file ({e.strerror})") from None
         try:
             data = tomllib.loads(raw.decode()) if path.endswith(".toml") else json.loads(raw)
-        except (ValueError, tomllib.TOMLDecodeError) as e:
-            raise ConfigError("--world-file", path, f"a JSON or TOML world file ({e})") from None
+        except (ValueError, RecursionError) as e:  # TOMLDecodeError, JSONDecodeError, UnicodeDecodeError
+            why = str(e).splitlines()[0][:200] if isinstance(e, ValueError) else "nested too deeply"
+            raise ConfigError("--world-file", path, f"a JSON or TOML world file ({why})") from None
         return cls.from_dict(data)
 
     def with_(self, **kw: Any) -> World:
