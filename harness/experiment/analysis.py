@@ -1,0 +1,268 @@
+"""Observations computed from the recorded history alone (never from what a target claims).
+
+Each record of the search carries in `probe`: `factor`, `level` (target units), `treatment`
+(None | keepalive | protocol | canary), `role` (base | ladder | bisect | treatment |
+heartbeat), `t_wall_start`, `t_wall_end` and `unit_s` (real seconds per target second). From them:
+
+- outcome classes: `completed`; `answered` (an HTTP answer with headers -- 413/429/529/5xx --
+  or an SSE `error` event: reported, never a connection failure); `failure` (the rest: RST,
+  FIN, RST_STREAM, GOAWAY, truncation, timeouts, connect errors);
+- per factor, the levels and the **boundary**: the failing suffix of the ladder (every level
+  from there up fails at least half the time) and the passing level below it;
+- the size x duration **interaction**: the same durations at a big and a small size;
+- treatments at the failing levels against the untreated probes at the same levels;
+- canaries beside failing probes against canaries beside probes that completed;
+- **coincidences**: failed probes during which a heartbeat (a tiny fresh request) failed too.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+from .factors import FACTORS, UNITS, WINDOW
+
+ANSWERED = ("http_error", "sse_error")
+BEFORE_HEADERS = ("reset_before_headers", "fin_before_headers", "connect_error")
+
+
+def outcome_class(record: dict) -> str:
+    kind = record.get("outcome")
+    if kind == "completed":
+        return "completed"
+    if kind in ANSWERED:
+        return "answered"
+    return "failure"
+
+
+def _short_stream(r: dict) -> bool:
+    """A target that ignores the asked-for length (a real API stops when the model is done):
+    a stream far shorter than its level says nothing about that level."""
+    p = r["probe"]
+    want = (p.get("duration") or 0.0) + (p.get("longest_idle") or 0.0)
+    if p.get("factor") not in ("duration", "size_x_duration", "idle_gap") or not want:
+        return False
+    got = ((r.get("t_total") or 0.0) - (r.get("t_headers") or 0.0)) / (p.get("unit_s") or 1.0)
+    return got < 0.5 * want
+
+
+def kind_of(record: dict) -> str:
+    """The kind the engine reasons with: timeouts split by phase (before or after headers)."""
+    kind = record.get("outcome", "")
+    if kind == "timeout":
+        return "timeout_headers" if record.get("t_headers") is None else "timeout_body"
+    return kind
+
+
+@dataclass
+class Level:
+    value: float
+    n: int = 0  # probes that completed or failed (answers are not counted)
+    failures: int = 0
+    answered: int = 0
+    kinds: Counter = field(default_factory=Counter)
+    t_fail: list[float] = field(default_factory=list)  # target seconds from request start
+    canary_n: int = 0
+    canary_dead: int = 0
+    unachieved: int = 0  # completed, but the stream came out far shorter than asked
+
+    @property
+    def rate(self) -> float:
+        return self.failures / self.n if self.n else 0.0
+
+    @property
+    def failing(self) -> bool:
+        return self.n > 0 and self.rate >= 0.5
+
+    def add(self, r: dict) -> None:
+        cls = outcome_class(r)
+        if cls == "answered":
+            self.answered += 1
+            return
+        if cls == "completed" and _short_stream(r):
+            self.unachieved += 1
+            return
+        self.n += 1
+        if cls == "failure":
+            self.failures += 1
+            self.kinds[kind_of(r)] += 1
+            if r.get("t_failure") is not None:
+                self.t_fail.append(r["t_failure"] / (r["probe"].get("unit_s") or 1.0))
+        canary = r["probe"].get("canary")
+        if isinstance(canary, dict):
+            self.canary_n += 1
+            self.canary_dead += 0 if canary.get("alive") else 1
+
+    def text(self) -> str:
+        kinds = ", ".join(f"{k} {v}" for k, v in sorted(self.kinds.items()))
+        extra = f", {self.answered} answered" if self.answered else ""
+        return f"{self.failures}/{self.n} failed" + (f" ({kinds})" if kinds else "") + extra
+
+
+@dataclass
+class Ladder:
+    """All levels of one factor (ladder and bisection probes), with or without a treatment."""
+
+    factor: str
+    treatment: str | None = None
+    levels: dict[float, Level] = field(default_factory=dict)
+
+    excluded: dict[float, str] = field(default_factory=dict)  # level -> why it does not count
+
+    def add(self, r: dict) -> None:
+        v = float(r["probe"]["level"])
+        self.levels.setdefault(v, Level(v)).add(r)
+
+    def exclude(self, value: float, why: str) -> None:
+        self.levels.pop(value, None)
+        self.excluded[value] = why
+
+    def sorted(self) -> list[Level]:
+        return [lv for _, lv in sorted(self.levels.items()) if lv.n]
+
+    @property
+    def covered(self) -> tuple[float, float] | None:
+        lv = self.sorted()
+        return (lv[0].value, lv[-1].value) if lv else None
+
+    def boundary(self) -> tuple[float | None, float] | None:
+        """(last passing level, first level of the failing suffix); lo None: every level
+        fails (the limit is below the ladder's floor); None: the top level does not fail."""
+        lv = self.sorted()
+        if not lv or not lv[-1].failing:
+            return None
+        i = len(lv) - 1
+        while i > 0 and lv[i - 1].failing:
+            i -= 1
+        return (lv[i - 1].value if i > 0 else None, lv[i].value)
+
+    def split(self) -> tuple[list[Level], list[Level]]:
+        """(levels below, levels at or above) the boundary; without one, lower and upper half."""
+        lv = self.sorted()
+        b = self.boundary()
+        if b is not None and b[0] is not None:
+            return [x for x in lv if x.value <= b[0]], [x for x in lv if x.value >= b[1]]
+        half = len(lv) // 2
+        return lv[:half], lv[half:]
+
+    def failing_levels(self) -> list[float]:
+        b = self.boundary()
+        return [] if b is None else [x.value for x in self.sorted() if x.value >= b[1]]
+
+
+def pooled(levels: list[Level]) -> Level:
+    out = Level(float("nan"))
+    for lv in levels:
+        out.n += lv.n
+        out.failures += lv.failures
+        out.answered += lv.answered
+        out.kinds.update(lv.kinds)
+        out.t_fail += lv.t_fail
+        out.canary_n += lv.canary_n
+        out.canary_dead += lv.canary_dead
+    return out
+
+
+@dataclass
+class History:
+    """Everything the judge needs, computed from one target's records."""
+
+    ladders: dict[tuple[str, str | None], Ladder]
+    base: Level
+    base_h2c: Level
+    heartbeats: list[dict]
+    failures: list[dict]  # failed non-heartbeat probes
+    records: list[dict]
+
+    def ladder(self, factor: str, treatment: str | None = None) -> Ladder | None:
+        return self.ladders.get((factor, treatment))
+
+    @property
+    def h2c_unsupported(self) -> bool:
+        """The target does not speak h2c: every h2c base probe failed before headers while
+        HTTP/1.1 base probes completed -- a property of the target, not a failure."""
+        b = self.base_h2c
+        before = sum(v for k, v in b.kinds.items() if k in BEFORE_HEADERS or k == "timeout_headers")
+        return b.n > 0 and b.failures == b.n and before == b.failures and self.base.n > 0 and not self.base.failing
+
+    def coincidences(self) -> tuple[int, int, int, int]:
+        """(failed probes, of which a heartbeat failed during their life, heartbeats, failed
+        heartbeats). A probe's life runs from its start to its failure; a heartbeat counts
+        when it started inside that window and failed."""
+        hb_failed = [h for h in self.heartbeats if outcome_class(h) == "failure"]
+        starts = [h["probe"].get("t_wall_start", 0.0) for h in hb_failed]
+        hit = 0
+        for r in self.failures:
+            t0, end = r["probe"].get("t_wall_start"), r["probe"].get("t_wall_end")
+            if t0 is None or end is None or r.get("t_failure") is None:
+                continue
+            t1 = end - max(0.0, (r.get("t_total") or 0.0) - r["t_failure"])  # when it failed
+            if any(t0 <= s <= t1 for s in starts):
+                hit += 1
+        return len(self.failures), hit, len(self.heartbeats), len(hb_failed)
+
+
+def history(records: list[dict]) -> History:
+    ladders: dict[tuple[str, str | None], Ladder] = {}
+    base, base_h2c = Level(0.0), Level(0.0)
+    heartbeats, failures = [], []
+    for r in records:
+        p = r.get("probe", {})
+        role = p.get("role")
+        if role == "heartbeat":
+            heartbeats.append(r)
+            continue
+        if role is None:
+            continue
+        if outcome_class(r) == "failure":
+            failures.append(r)
+        if role == "base":
+            (base_h2c if p.get("protocol") == "h2c" else base).add(r)
+            continue
+        factor = p.get("factor")
+        if factor in FACTORS:
+            key = (factor, p.get("treatment"))
+            ladders.setdefault(key, Ladder(factor, p.get("treatment"))).add(r)
+    _exclude_slow_transfers(ladders, records)
+    return History(ladders, base, base_h2c, heartbeats, failures, records)
+
+
+def _exclude_slow_transfers(ladders: dict, records: list[dict]) -> None:
+    """A slow reader makes its stream last body / pace seconds: read-pace levels whose
+    transfer would pass half of a duration limit found measure that limit, not a stall."""
+    dur = ladders.get(("duration", None))
+    b = dur.boundary() if dur else None
+    if b is None:
+        return
+    limit = b[0] if b[0] is not None else b[1]
+    body = sorted(r.get("bytes_received") or 0 for r in records
+                  if r["probe"].get("role") == "base" and r.get("outcome") == "completed") or [8192]
+    body_bytes = body[len(body) // 2]
+    for (factor, _), lad in ladders.items():
+        if factor != "read_pace":
+            continue
+        for v in list(lad.levels):
+            if body_bytes * v / WINDOW > limit / 2:
+                lad.exclude(v, f"a {body_bytes} B response read at {WINDOW / v:.3g} B/s lasts longer than half "
+                               f"the duration limit ({limit:.3g} s)")
+
+
+def boundaries(h: History) -> list[dict]:
+    """Each untreated ladder's boundary, with its interval and the failures' signature."""
+    out = []
+    for (factor, treatment), lad in sorted(h.ladders.items(), key=lambda kv: FACTORS.index(kv[0][0])):
+        if treatment is not None or lad.covered is None:
+            continue
+        b = lad.boundary()
+        lo_cov, hi_cov = lad.covered
+        entry = {"factor": factor, "unit": UNITS[factor], "covered": [lo_cov, hi_cov]}
+        if b is None:
+            entry.update(lo=hi_cov, hi=None, found=False)
+        else:
+            above = pooled([x for x in lad.sorted() if x.value >= b[1]])
+            before = sum(v for k, v in above.kinds.items() if k in BEFORE_HEADERS or k == "timeout_headers")
+            entry.update(lo=b[0], hi=b[1], found=True, kinds=dict(above.kinds),
+                         before_headers=before, failures=above.failures, n=above.n,
+                         t_fail_median=sorted(above.t_fail)[len(above.t_fail) // 2] if above.t_fail else None)
+        out.append(entry)
+    return out

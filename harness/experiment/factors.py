@@ -1,0 +1,100 @@
+"""The factors the engine varies, their ladders, and how a level becomes a probe.
+
+Every level is in the target's own units: field seconds for a lab world (its compile step
+scales them), real seconds for a base URL. Ladders are geometric and start well below any
+plausible limit, so the engine never assumes a target's time scale: the boundary is found,
+not placed.
+
+    factor           varied                          probe at level L
+    size             request body bytes              L bytes, a short stream
+    duration         stream seconds                  a small request streaming L s
+    size_x_duration  stream seconds at a big size    the biggest size that passed, streaming L s
+    idle_gap         one mid-stream silence          a short stream silent for L s after event 3
+    think_time       idle of a pooled connection     2nd request on an HTTP/1.1 connection idle L s
+    read_pace        seconds to drain one window     h2c, a 4 KB window read at 4096/L bytes/s
+
+Treatments (applied at the failing levels of a ladder): keepalive (TCP keepalive well below
+the boundary), protocol (the other one of HTTP/1.1 and h2c), canary (an idle second connection
+beside each probe). Heartbeats: tiny fresh requests all through the run (does the path itself
+go down when probes fail?).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+
+from harness.worlds.model import ProbeSpec
+
+FACTORS = ("size", "duration", "size_x_duration", "idle_gap", "think_time", "read_pace")
+TIME_FACTORS = ("duration", "size_x_duration", "idle_gap", "think_time", "read_pace")
+TREATMENTS = ("keepalive", "protocol", "canary")
+UNITS = {"size": "bytes", "duration": "s", "size_x_duration": "s", "idle_gap": "s", "think_time": "s",
+         "read_pace": "s"}
+WINDOW = 4096  # our HTTP/2 stream window on the read-pace ladder (bytes)
+SIZES = (16_000, 128_000, 1_000_000, 2_000_000, 4_000_000, 8_000_000, 16_000_000, 32_000_000)
+SMALL = 16_000  # the request size of every ladder that is not about size
+HEARTBEAT_SIZE = 1024
+
+
+@dataclass(frozen=True)
+class Ranges:
+    """A target's ladder ranges, in its units. `short` is the base stream: short enough to be
+    under any budget worth finding, long enough to be a stream."""
+
+    short: float
+    t_min: float
+    t_max: float
+    size_max: int = SIZES[-1]
+    watchdog: float = 30.0  # the client's stream watchdog (a client property, target seconds)
+
+    def time_levels(self) -> list[float]:
+        n = max(1, math.ceil(math.log2(self.t_max / self.t_min)))
+        return [self.t_min * 2**k for k in range(n + 1)]
+
+    def size_levels(self) -> list[int]:
+        return [s for s in SIZES if s <= self.size_max]
+
+
+LAB = Ranges(short=4.0, t_min=8.0, t_max=1024.0)  # field seconds: budgets from seconds to a quarter hour
+EXTERNAL = Ranges(short=0.5, t_min=0.5, t_max=64.0, size_max=32_000_000, watchdog=5.0)
+
+
+def base(r: Ranges) -> ProbeSpec:
+    return ProbeSpec(size=SMALL, duration=r.short)
+
+
+def spec_for(factor: str, level: float, r: Ranges, big_size: int = SIZES[-1]) -> ProbeSpec:
+    b = base(r)
+    if factor == "size":
+        return replace(b, size=int(level))
+    if factor == "duration":
+        return replace(b, duration=level)
+    if factor == "size_x_duration":
+        return replace(b, size=big_size, duration=level)
+    if factor == "idle_gap":
+        # our own watchdog must outlast the silence we asked for
+        return replace(b, longest_idle=level, idle_timeout=r.watchdog + level)
+    if factor == "think_time":
+        return replace(b, think_time=level)
+    if factor == "read_pace":
+        return replace(b, protocol="h2c", h2_window=WINDOW, read_pace=WINDOW / level)
+    raise ValueError(f"factor: got {factor!r}; allowed one of {', '.join(FACTORS)}")
+
+
+def treat(spec: ProbeSpec, treatment: str, keepalive: float) -> ProbeSpec:
+    if treatment == "keepalive":
+        return replace(spec, keepalive=keepalive)
+    if treatment == "canary":
+        return replace(spec, canary=True)
+    if treatment == "protocol":
+        if spec.protocol == "h2c":
+            return replace(spec, protocol="http1", h2_window=None)
+        return replace(spec, protocol="h2c")
+    raise ValueError(f"treatment: got {treatment!r}; allowed one of {', '.join(TREATMENTS)}")
+
+
+def heartbeat(r: Ranges) -> ProbeSpec:
+    # tiny, fresh, a stream of a few events: under any budget; its watchdog half the client's,
+    # so an outage long enough to kill a probe also kills a heartbeat started in its first half
+    return ProbeSpec(size=HEARTBEAT_SIZE, duration=0.0, idle_timeout=r.watchdog / 2)

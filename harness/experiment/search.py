@@ -1,0 +1,232 @@
+"""The search: ladders, bisection where the outcome flips, treatments at the failing levels.
+
+    stage 0  base probes over HTTP/1.1 and h2c (does the target speak h2c?) and the size
+             ladder (short streams); heartbeats start and run until the end (tiny fresh
+             requests: does the path itself go down?)
+    stage 1  every time ladder at once, every level at once (each probe is its own
+             connection): duration, size_x_duration (at the biggest size that passed),
+             idle_gap, think_time, read_pace -- `repeats` probes per level, `top_repeats` at
+             the two highest levels (where "no limit up to here" is decided)
+    stage 2  bisection of every flip (geometric midpoints, `bisect_steps` times)
+    stage 3  treatments at each ladder's failing levels, clearly past the boundary (and
+             canaries at its lowest level): keepalive well below the boundary, the other
+             protocol, an idle canary
+
+Ambiguous levels (some but not most probes failed) get more repeats, up to `max_repeats`:
+a sequential design -- a level is decided as soon as it is decided.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
+
+from harness.worlds.model import ProbeSpec
+
+from .analysis import history
+from .factors import SIZES, Ranges, base, heartbeat, spec_for, treat
+
+
+@dataclass
+class Settings:
+    repeats: int = 2
+    top_repeats: int = 4
+    max_repeats: int = 6
+    bisect_steps: int = 5  # at most; each flip is bisected until its ratio is under `resolution`
+    resolution: float = 1.12
+    treatment_repeats: int = 3
+    stagger: float = 1.0  # real seconds over which a batch's starts are spread (seeded)
+    parallel: int = 48
+    heartbeat_period: float | None = None  # target seconds; default the watchdog / 4
+    seed: int = 0
+
+
+class Search:
+    """Runs the whole adaptive plan against a target; `records` is the history."""
+
+    def __init__(self, target, settings: Settings | None = None, progress: Callable | None = None):
+        self.t = target
+        self.s = settings or Settings()
+        self.r: Ranges = target.ranges
+        self.progress = progress
+        self.records: list[dict] = []
+        self._lock = threading.Lock()
+        self._rng = random.Random(self.s.seed)
+        self._pool = ThreadPoolExecutor(max_workers=self.s.parallel)
+        self._stop = threading.Event()
+        self._seed = 0
+
+    # -- running probes ---------------------------------------------------------------------
+
+    def _one(self, spec: ProbeSpec, tags: dict, delay: float) -> dict:
+        time.sleep(delay)
+        if self._stop.is_set() and tags.get("role") != "heartbeat":
+            raise KeyboardInterrupt
+        t0 = time.time()
+        rec = self.t.probe(spec)
+        rec["probe"].update(tags, t_wall_start=t0, t_wall_end=time.time(), unit_s=self.t.unit_s)
+        rec["probe"]["arm"] = _arm(tags)
+        with self._lock:
+            self.records.append(rec)
+        if self.progress:
+            self.progress(rec)
+        return rec
+
+    def batch(self, jobs: list[tuple[ProbeSpec, dict]]) -> list[dict]:
+        """Every job at once (starts spread over `stagger` seconds); waits in short slices so
+        Ctrl-C is seen."""
+        from harness.run import results
+
+        futures = []
+        for spec, tags in jobs:
+            if not self.t.affordable(spec):
+                continue
+            self._seed += 1
+            futures.append(self._pool.submit(self._one, replace(spec, seed=self._seed), tags,
+                                             self._rng.uniform(0, self.s.stagger)))
+        try:
+            return results(futures)
+        except BaseException:
+            self._stop.set()
+            raise
+
+    def level_jobs(self, factor: str, level: float, n: int, role: str, spec: ProbeSpec | None = None,
+                   treatment: str | None = None) -> list[tuple[ProbeSpec, dict]]:
+        spec = spec or spec_for(factor, level, self.r, self.big_size)
+        tags = {"factor": factor, "level": level, "treatment": treatment, "role": role}
+        return [(spec, tags)] * n
+
+    # -- heartbeats ---------------------------------------------------------------------------
+
+    def _heartbeats(self) -> None:
+        period = (self.s.heartbeat_period or self.r.watchdog / 4) * self.t.unit_s
+        period = max(0.25, period)
+        spec = heartbeat(self.r)
+        running: list = []
+        while not self._done.wait(period):
+            running = [f for f in running if not f.done()]
+            if len(running) < 8:  # a dead path must not pile up heartbeats
+                running.append(self._pool.submit(self._one, spec, {"role": "heartbeat"}, 0.0))
+
+    # -- the plan -----------------------------------------------------------------------------
+
+    big_size = SIZES[-1]
+
+    def run(self) -> list[dict]:
+        self._done = threading.Event()
+        hb = threading.Thread(target=self._heartbeats, daemon=True)
+        try:
+            b = base(self.r)
+            # stage 0: the base (both protocols) and the size ladder (short streams: seconds)
+            self.batch([(b, {"role": "base", "level": 0.0})] * 4
+                       + [(replace(b, protocol="h2c"), {"role": "base", "level": 0.0})] * 2
+                       + self._ladder_jobs("size", self.r.size_levels()))
+            hb.start()
+            self.settle(("size",))
+            self.stage1()
+            self.bisect()
+            self.treatments()
+        finally:
+            self._done.set()
+            if hb.is_alive():
+                hb.join()
+            self._pool.shutdown(wait=not self._stop.is_set(), cancel_futures=True)
+        return self.records
+
+    def _ladder_jobs(self, factor: str, levels: list[float]) -> list:
+        jobs = []
+        for i, lv in enumerate(levels):
+            n = self.s.top_repeats if i >= len(levels) - 2 else self.s.repeats
+            jobs += self.level_jobs(factor, lv, n, "ladder")
+        return jobs
+
+    def stage1(self) -> None:
+        """Every time ladder at once; size x duration at a big size: the biggest when no size
+        fails, else a quarter of the biggest that passed (so that a bytes x seconds budget,
+        which the size ladder crossed at its short stream, is crossed well above the floor)."""
+        h = history(self.records)
+        size = h.ladder("size")
+        levels = size.sorted() if size else []
+        passed = [lv.value for lv in levels if not lv.failing]
+        if levels and not any(lv.failing for lv in levels):
+            self.big_size = int(levels[-1].value)
+        else:
+            self.big_size = max(SIZES[0], int(max(passed or [SIZES[0]]) / 4))
+        factors = ["duration", "size_x_duration", "idle_gap", "think_time"]
+        if not h.h2c_unsupported:
+            factors.append("read_pace")
+        jobs = []
+        for factor in factors:
+            jobs += self._ladder_jobs(factor, self.r.time_levels())
+        self.batch(jobs)
+        self.settle(tuple(factors))
+
+    def settle(self, factors: tuple[str, ...]) -> None:
+        """Sequential: levels with a split result get more repeats until decided."""
+        for _ in range(3):
+            h = history(self.records)
+            jobs = []
+            for f in factors:
+                lad = h.ladder(f)
+                for lv in lad.sorted() if lad else []:
+                    if 0 < lv.failures < lv.n and lv.n < self.s.max_repeats and abs(lv.rate - 0.5) < 0.34:
+                        jobs += self.level_jobs(f, lv.value, 2, "ladder")
+            if not jobs:
+                return
+            self.batch(jobs)
+
+    def bisect(self) -> None:
+        for _ in range(self.s.bisect_steps):
+            h = history(self.records)
+            jobs = []
+            for (factor, treatment), lad in h.ladders.items():
+                b = lad.boundary()
+                if treatment is None and b is not None and b[0] is not None and b[1] / b[0] > self.s.resolution:
+                    mid = math.sqrt(b[0] * b[1])
+                    mid = round(mid) if factor == "size" else mid
+                    jobs += self.level_jobs(factor, mid, self.s.repeats, "bisect")
+            if not jobs:
+                return
+            self.batch(jobs)
+            self.settle(tuple({j[1]["factor"] for j in jobs}))
+
+    def treatments(self) -> None:
+        h = history(self.records)
+        jobs = []
+        for (factor, treatment), lad in h.ladders.items():
+            if treatment is not None:
+                continue
+            failing = lad.failing_levels()
+            if not failing:
+                continue
+            b = lad.boundary()
+            # clearly past the boundary, where the untreated probes fail reliably
+            clear = [lv for lv in failing if lv >= 2 * b[1]]
+            at = clear[:2] if clear else failing[-2:]
+            keepalive = self.keepalive_for(factor, b)
+            for t in ("keepalive", "protocol", "canary"):
+                if t == "protocol" and (factor == "think_time" or h.h2c_unsupported):
+                    continue  # pooled reuse is an HTTP/1.1 probe (HTTP/2 multiplexes instead)
+                levels = at + ([lad.sorted()[0].value] if t == "canary" and lad.sorted()[0].value not in at else [])
+                for lv in levels:
+                    spec = treat(spec_for(factor, lv, self.r, self.big_size), t, keepalive)
+                    jobs += self.level_jobs(factor, lv, self.s.treatment_repeats, "treatment", spec, t)
+        self.batch(jobs)
+
+    def keepalive_for(self, factor: str, b) -> float:
+        """TCP keepalive idle well below the boundary (a quarter of its last passing level)."""
+        if factor in ("idle_gap", "think_time", "duration", "size_x_duration") and b and b[0]:
+            return max(b[0] / 4, self.t.min_keepalive)
+        return max(self.r.short / 4, self.t.min_keepalive)
+
+
+def _arm(tags: dict) -> str:
+    if tags.get("role") in ("base", "heartbeat"):
+        return tags["role"]
+    arm = f"{tags['factor']}@{tags['level']:g}"
+    return arm + (f"+{tags['treatment']}" if tags.get("treatment") else "")
