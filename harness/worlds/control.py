@@ -7,7 +7,7 @@ from .prediction import Effect, Expect, table
 
 PREDICTIONS = table(*(Effect(f, "none", "no mechanism is on") for f in
                       ("size", "duration", "size_x_duration", "idle_gap", "keepalive", "protocol", "read_pace",
-                       "think_time")))
+                       "think_time", "canary", "heartbeat")))
 KINDS: dict[str, set[str]] = {"*": set()}
 
 

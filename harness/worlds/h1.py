@@ -28,23 +28,28 @@ BUDGET = 6_000_000 * 60.0  # bytes x seconds
 LAB_S_PER_MB = 0.005
 
 PREDICTIONS = table(
-    Effect("size", "any", "raises with a bytes x seconds worker budget, else none"),
+    Effect("size", "any", "a bytes x seconds budget kills big requests even on short streams"),
     Effect("duration", "any", "raises with a wall-clock or size x duration budget"),
     Effect("size_x_duration", "any", "raises with a bytes x seconds worker budget"),
-    Effect("idle_gap", "any", "raises with an idle (read) timeout at the edge"),
+    Effect("idle_gap", "any", "raises with an idle (read) timeout at the edge, or a wall-clock one"),
+    Effect("think_time", "any", "raises when the edge closes idle keep-alive connections"),
+    # the engine keeps a slow reader's whole transfer inside any duration limit it found
+    Effect("read_pace", "none", "reading slowly does not change the upstream's budget"),
     Effect("keepalive", "none", "TCP keepalive does not touch an HTTP-level budget"),
     Effect("protocol", "none", "the budget is the same for HTTP/1.1 and HTTP/2"),
-    Effect("read_pace", "none", "reading slowly does not change the upstream's budget"),
-    Effect("think_time", "any", "raises when the edge closes idle keep-alive connections"),
     # an HTTP budget is per request, but the keepalive_idle variant closes every idle keep-alive
     # connection, an idle canary included: not a test of H1
     Effect("canary", "any", "a stream budget spares an idle sibling; an idle-connection close does not"),
+    Effect("heartbeat", "none", "a budget kills long or big requests, never a tiny fresh one"),
 )
-# a budget exists: at least one of these raises failures
-RAISES_ONE_OF = ("size", "duration", "size_x_duration", "idle_gap", "think_time")
-# a budget kills streams mid-way; only a reused idle connection fails before headers
-KINDS = {"*": {"reset_mid_stream", "fin_mid_stream", "h2_rst_stream", "h2_goaway", "truncated_clean"},
-         "think_time": {"reset_before_headers", "fin_before_headers"}}
+# a budget on streams exists: at least one of these shows a limit (size alone is not enough:
+# a first-byte budget on big requests is H5's mechanism)
+RAISES_ONE_OF = ("duration", "size_x_duration", "idle_gap", "think_time")
+_MID = {"reset_mid_stream", "fin_mid_stream", "h2_rst_stream", "h2_goaway", "truncated_clean"}
+_BEFORE = {"reset_before_headers", "fin_before_headers"}
+# a budget kills streams mid-way; a reused idle connection fails before headers; and a
+# wall-clock or bytes x seconds budget counts the upload, so a big or slow one can fail before
+KINDS = {"*": _MID, "think_time": _BEFORE, "size": _MID | _BEFORE, "size_x_duration": _MID | _BEFORE}
 
 
 def world(variant: str = "stream_limit", time_scale: float = 0.02, edge: str = "builtin", **kw) -> World:

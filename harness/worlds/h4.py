@@ -29,6 +29,7 @@ PREDICTIONS = table(
     Effect("read_pace", "raises", "a slow reader leaves the window closed past the stall limit"),
     Effect("think_time", "none", "idle between turns is not a stall"),
     Effect("canary", "none", "RST_STREAM kills one stream, not the connection next to it"),
+    Effect("heartbeat", "none", "a tiny response never fills a window"),
 )
 KINDS = {"*": {"h2_rst_stream", "h2_goaway"}}
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 EFFECTS = ("raises", "none", "removes", "together", "any")
 FACTORS = ("size", "duration", "size_x_duration", "idle_gap", "keepalive", "protocol", "read_pace", "think_time",
-           "canary")
+           "canary", "heartbeat")
 
 
 @dataclass(frozen=True)
