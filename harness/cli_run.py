@@ -17,14 +17,6 @@ import sys
 import time
 from urllib.parse import urlsplit
 
-# USD per million tokens (input, output), for the cost estimate of external probes
-PRICES = {"haiku": (1.0, 5.0), "sonnet": (3.0, 15.0), "opus": (15.0, 75.0)}
-EXTERNAL_ARMS = {  # client-side factors only; sizes kept under a 200k-token context
-    "base": {"size": 10_000, "max_tokens": 256},
-    "size": {"size": 600_000, "max_tokens": 256},
-    "duration": {"size": 10_000, "max_tokens": 8_000},
-}
-
 
 def _err(msg: str) -> int:
     print(f"resetlab: error: {msg}", file=sys.stderr)
@@ -36,7 +28,7 @@ def add_parsers(sub) -> None:
     r.add_argument("--world", action="append", default=[], metavar="NAME", help="a built-in world (repeatable)")
     r.add_argument("--all", action="store_true", help="every built-in world")
     r.add_argument("--world-file", action="append", default=[], metavar="PATH", help="a world in JSON or TOML")
-    r.add_argument("--repeats", type=int, default=6)
+    r.add_argument("--repeats", type=int, default=2, help="probes per ladder level (more at the top levels)")
     r.add_argument("--time-scale", type=float, default=None, help="override each world's time scale")
     r.add_argument("--backend", default="auto", choices=("auto", "kernel", "userspace"))
     r.add_argument("--out", default=None, help="results folder (default results/<run-id>)")
@@ -53,7 +45,11 @@ def add_parsers(sub) -> None:
     p.add_argument("--base-url", required=True)
     p.add_argument("--api-key-env", default="ANTHROPIC_API_KEY", metavar="VAR")
     p.add_argument("--model", default="claude-sonnet-4-5")
-    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--repeats", type=int, default=2, help="probes per ladder level (more at the top levels)")
+    p.add_argument("--max-stream-s", type=float, default=64.0, metavar="S",
+                   help="top of the time ladders (stream length, silence, think time), real seconds")
+    p.add_argument("--max-size", type=int, default=32_000_000, metavar="BYTES", help="top of the size ladder")
+    p.add_argument("--seed", type=int, default=0)
     p.add_argument("--max-cost-usd", type=float, default=5.0)
     p.add_argument("--yes", action="store_true", help="really send the requests")
     p.add_argument("--ca", default=None, help="trust this CA (TLS)")
@@ -78,7 +74,7 @@ class Progress:
         self.done += 1
         self.total = max(self.total, self.done)
         bar = "#" * int(20 * self.done / max(1, self.total))
-        line = f"\r[{bar:<20}] {self.done}/{self.total} {self.label}: {rec.probe.get('arm')} {rec.label}"
+        line = f"\r[{bar:<20}] {self.done}/{self.total} {self.label}: {rec['probe'].get('arm')} {rec['label']}"
         print(line if self.tty else line.strip(), end="" if self.tty else "\n", file=sys.stderr, flush=True)
 
     def close(self) -> None:
@@ -88,6 +84,7 @@ class Progress:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from harness import engine
+    from harness.experiment.search import Settings
     from harness.report import render
     from harness.run import falsify_running
     from harness.worlds import NAMES, World, by_name
@@ -112,16 +109,16 @@ def cmd_run(args: argparse.Namespace) -> int:
     outages: dict[str, list[dict]] = {}
     for w in worlds:
         # stage 1 is known; treatments follow for the arms that failed (so the total may grow)
-        progress = Progress((1 + len(engine.STRESS)) * args.repeats, w.name)
+        progress = Progress(0, w.name)  # the plan is adaptive: the total grows as it goes
         try:
             with RunningWorld(w, backend=args.backend) as rw:
-                records, _ = falsify_running(rw, f"world {w.name}", args.repeats, progress=progress, seed=args.seed)
+                records, _ = falsify_running(rw, f"world {w.name}", Settings(repeats=args.repeats, seed=args.seed),
+                                             progress=progress)
                 outages[w.name] = _outage_windows(rw)
         finally:
             progress.close()
         with open(os.path.join(out, "probes.jsonl"), "a") as f:
-            for r in records:
-                d = r.to_dict()
+            for d in records:
                 d["probe"]["target"] = f"world {w.name}"
                 f.write(json.dumps(d, sort_keys=True) + "\n")
     with open(os.path.join(out, "outages.json"), "w") as f:
@@ -141,7 +138,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         if "\n## Mitigations" in md:
             print("\n## Mitigations" + md.split("\n## Mitigations", 1)[1].split("\n## ")[0].rstrip())
     print(f"\nresults: {out} (falsification.json, falsification.md, report.html, probes.jsonl"
-          f"{'' if args.no_mitigations else ', mitigations.jsonl'}); alpha {engine.ALPHA}, MDE {engine.MDE:.0%}")
+          f"{'' if args.no_mitigations else ', mitigations.jsonl'}); alpha {engine.ALPHA}, Holm within each hypothesis")
     return 0
 
 
@@ -207,22 +204,32 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
-def estimate_cost(model: str, repeats: int) -> float:
-    price = next((v for k, v in PRICES.items() if k in model), PRICES["opus"])
-    total = 0.0
-    arms = list(EXTERNAL_ARMS.values()) + [EXTERNAL_ARMS["base"]] * 2  # + keepalive, protocol treatments
-    for arm in arms:
-        tokens_in = arm["size"] / 4  # ~4 bytes per token of English-like context
-        total += repeats * (tokens_in * price[0] + arm["max_tokens"] * price[1]) / 1e6
-    return total
+def estimate_cost(target, settings) -> float:
+    """The whole adaptive plan's cost, pessimistic: every ladder level with its repeats, two
+    failing ladders' treatments and bisections at the top level, heartbeats all along."""
+    from harness.experiment import factors as fx
+
+    r = target.ranges
+    times = r.time_levels()
+    specs = []
+    for factor, levels in [("size", r.size_levels())] + [(f, times) for f in fx.TIME_FACTORS]:
+        for i, lv in enumerate(levels):
+            n = settings.top_repeats if i >= len(levels) - 2 else settings.repeats
+            specs += [fx.spec_for(factor, lv, r)] * n
+    worst = fx.spec_for("duration", times[-1], r)
+    specs += [worst] * (2 * settings.bisect_steps * settings.repeats + 2 * 2 * 3 * settings.treatment_repeats)
+    run_s = 4 * sum(times) + len(times) * times[-1]
+    specs += [fx.heartbeat(r)] * int(run_s / max(0.25, r.watchdog / 4))
+    return sum(target.cost(s) for s in specs)
 
 
 def cmd_probe(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
     from harness import engine
-    from harness.clients.probe import Probe
-    from harness.clients.registry import runner
+    from harness.experiment.factors import EXTERNAL, base
+    from harness.experiment.search import Search, Settings
+    from harness.experiment.target import ExternalTarget
     from harness.report import render
 
     url = urlsplit(args.base_url)
@@ -232,41 +239,45 @@ def cmd_probe(args: argparse.Namespace) -> int:
         return _err(f"--repeats: got {args.repeats}; allowed an integer >= 1")
     if args.max_cost_usd < 0:
         return _err(f"--max-cost-usd: got {args.max_cost_usd}; allowed a number >= 0")
+    if not 1 <= args.max_stream_s <= 7200:
+        return _err(f"--max-stream-s: got {args.max_stream_s}; allowed seconds in [1, 7200]")
+    if not 16_000 <= args.max_size <= 64 * 1024 * 1024:
+        return _err(f"--max-size: got {args.max_size}; allowed bytes in [16000, 67108864]")
     if not os.environ.get(args.api_key_env):
         return _err(f"--api-key-env: got {args.api_key_env!r}; allowed the name of a set environment variable "
                     "holding the API key")
-    cost = estimate_cost(args.model, args.repeats)
-    print(f"estimated cost: ${cost:.2f} for {args.repeats} repeats x {len(EXTERNAL_ARMS) + 2} arms "
-          f"with {args.model} (cap --max-cost-usd {args.max_cost_usd:.2f})")
-    if cost > args.max_cost_usd:
-        return _err(f"--max-cost-usd: got {args.max_cost_usd}; allowed at least the estimate {cost:.2f}")
+    ranges = replace(EXTERNAL, t_max=args.max_stream_s, size_max=args.max_size)
+    target = ExternalTarget(args.base_url, args.api_key_env, args.model, args.ca, args.max_cost_usd, ranges)
+    settings = Settings(repeats=args.repeats, seed=args.seed)
+    cheapest = target.cost(base(ranges))
+    if cheapest > args.max_cost_usd:
+        return _err(f"--max-cost-usd: got {args.max_cost_usd}; allowed at least {cheapest:.4f} (one base probe "
+                    f"with {args.model})")
+    cost = estimate_cost(target, settings)
+    print(f"estimated cost: at most ${cost:.2f} with {args.model} for the whole adaptive plan (ladders "
+          f"{ranges.t_min:g}-{ranges.t_max:g} s and up to {ranges.size_max / 1e6:g} MB; cap --max-cost-usd "
+          f"{args.max_cost_usd:.2f}{': the cap will stop it early' if cost > args.max_cost_usd else ''})")
     if not args.yes:
         print("nothing sent: add --yes to run these probes")
         return 0
-    target = f"{url.scheme}://{url.hostname}{':' + str(url.port) if url.port else ''}"
-    protocol = "h2" if url.scheme == "https" else "h2c"
-    base = Probe(base_url=args.base_url.rstrip("/"), model=args.model, api_key_env=args.api_key_env,
-                 ca_path=args.ca, timeout=600)
-    arms = [(name, replace(base, size=a["size"], max_tokens=a["max_tokens"])) for name, a in EXTERNAL_ARMS.items()]
-    arms += [("base+keepalive", replace(arms[0][1], keepalive=30)),
-             ("base+protocol", replace(arms[0][1], protocol=protocol))]
+    name = f"{url.scheme}://{url.hostname}{':' + str(url.port) if url.port else ''}"
+    target.name = name
     out = _out_dir(args.out)
-    run = runner("raw")
-    progress = Progress(len(arms) * args.repeats, target)
-    with open(os.path.join(out, "probes.jsonl"), "a") as f:
-        for name, probe in arms:
-            for i in range(args.repeats):
-                rec = run(replace(probe, extra={"seed": i}))
-                rec.probe["arm"] = name
-                rec.probe["target"] = target
-                progress(rec)
-                f.write(rec.to_json() + "\n")
-    progress.close()
+    progress = Progress(0, name)
+    records: list[dict] = []
+    try:
+        records = Search(target, settings, progress).run()
+    finally:
+        progress.close()
+        with open(os.path.join(out, "probes.jsonl"), "w") as f:
+            for rec in records:
+                rec["probe"]["target"] = name
+                f.write(json.dumps(rec, sort_keys=True) + "\n")
     render(out)
     with open(os.path.join(out, "falsification.md")) as f:
         md = f.read()
-    print(md.split("## ")[0].strip())
-    if "\n## Mitigations" in md:
-        print("\n## Mitigations" + md.split("\n## Mitigations", 1)[1].split("\n## ")[0].rstrip())
-    print(f"\nresults: {out}; alpha {engine.ALPHA}, MDE {engine.MDE:.0%}")
+    print(md.split("\n## ")[0].strip())
+    spent = f"; spent at most ${target.spent:.2f}" + (f", {target.refused} probes refused by the cost cap"
+                                                     if target.refused else "")
+    print(f"\nresults: {out}; alpha {engine.ALPHA}, Holm within each hypothesis{spent}")
     return 0

@@ -71,8 +71,11 @@ def markdown(results: dict[str, engine.Falsification], records: list[dict],
     for name, res in results.items():
         parts += [f"## {name}", "", res.table(), "", "### Evidence", ""]
         for h, v in res.verdicts.items():
-            parts.append(f"- **{h}: {v.verdict}**")
-            parts += [f"  - {e}" for e in v.evidence]
+            parts.append(f"<details><summary><b>{h}: {v.verdict}</b> -- {v.evidence[0] if v.evidence else ''}"
+                         "</summary>\n")
+            parts += [f"- {e}" for e in v.evidence[1:]]
+            parts += [f"- not tested: {u}" for u in v.untested if u not in v.evidence]
+            parts.append("\n</details>")
         parts.append("")
     parts += ["## What each hypothesis predicts", "",
               "| factor | " + " | ".join(engine.HYPOTHESES) + " |", "|---|" + "---|" * len(engine.HYPOTHESES)]
@@ -80,8 +83,8 @@ def markdown(results: dict[str, engine.Falsification], records: list[dict],
     for f in factors:
         cells = [MODULES[h].PREDICTIONS[f].effect if f in MODULES[h].PREDICTIONS else "" for h in engine.HYPOTHESES]
         parts.append(f"| {f} | " + " | ".join(cells) + " |")
-    parts += ["", f"{len(records)} probes; alpha {engine.ALPHA}, minimum detectable effect "
-              f"{engine.MDE:.0%} (one-sided Fisher exact tests).", ""]
+    parts += ["", f"{len(records)} probes; alpha {engine.ALPHA} with Holm's step-down within each hypothesis; "
+              "boundaries from geometric ladders and bisection (harness/experiment/).", ""]
     return "\n".join(parts)
 
 
@@ -112,8 +115,9 @@ def heatmaps(records: list[dict]) -> list[tuple[str, str]]:
     groups: dict[tuple[str, str], dict[tuple[int, float], list[int]]] = {}
     for r in records:
         p = r.get("probe", {})
-        if "size" not in p or "duration" not in p:
-            continue
+        if "size" not in p or "duration" not in p or (p.get("role") and (
+                p.get("factor") not in ("size", "duration", "size_x_duration") or p.get("treatment"))):
+            continue  # the search's size x duration points only (ladders and bisection)
         key = (r.get("world") or p.get("target") or "target", p.get("protocol", "http1"))
         cell = groups.setdefault(key, {}).setdefault((p["size"], p["duration"]), [0, 0])
         cell[0] += r["outcome"] != "completed"
@@ -198,13 +202,14 @@ def report_html(results: dict[str, engine.Falsification], records: list[dict],
     for name, res in results.items():
         body.append(f"<h2>{e(name)}</h2><ul>")
         for h, v in res.verdicts.items():
-            body.append(f"<li><b>{h}: {v.verdict}</b><ul>" + "".join(f"<li>{e(x)}</li>" for x in v.evidence)
-                        + "</ul></li>")
+            first = v.evidence[0] if v.evidence else ""
+            body.append(f"<li><details><summary><b>{h}: {v.verdict}</b> {e(first)}</summary><ul>"
+                        + "".join(f"<li>{e(x)}</li>" for x in v.evidence[1:]) + "</ul></details></li>")
         body.append("</ul><table border=1 cellpadding=3><tr><th>arm</th><th>failed</th><th>kinds</th></tr>")
         for a in res.arms.values():
-            kinds = ", ".join(f"{k} {n}" for k, n in sorted(a.kinds.items()))
-            body.append(f"<tr><td>{e(a.name)}</td><td>{a.failures}/{a.n}</td><td>{e(kinds)}</td></tr>")
-        body.append("</table>")
+            kinds = ", ".join(f"{k} {n}" for k, n in sorted(a["kinds"].items()))
+            body.append(f"<tr><td>{e(a['name'])}</td><td>{a['failures']}/{a['n']}</td><td>{e(kinds)}</td></tr>")
+        body.append("</table><h3>Boundaries</h3><pre>" + e("\n".join(res.boundary_lines())) + "</pre>")
     maps = heatmaps(records)
     if maps:
         body.append("<h2>Failure rate over request size x stream duration</h2>")
