@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 
-from .factors import FACTORS, UNITS, WINDOW
+from .factors import FACTORS, PACE_STREAM, UNITS, WINDOW
 
 ANSWERED = ("http_error", "sse_error")
 BEFORE_HEADERS = ("reset_before_headers", "fin_before_headers", "connect_error")
@@ -40,9 +40,10 @@ def _short_stream(r: dict) -> bool:
     a stream far shorter than its level says nothing about that level."""
     p = r["probe"]
     want = (p.get("duration") or 0.0) + (p.get("longest_idle") or 0.0)
-    if p.get("factor") not in ("duration", "size_x_duration", "idle_gap") or not want:
-        return False
-    got = ((r.get("t_total") or 0.0) - (r.get("t_headers") or 0.0)) / (p.get("unit_s") or 1.0)
+    unit = p.get("unit_s") or 1.0
+    if p.get("factor") not in ("duration", "size_x_duration", "idle_gap") or want * unit < 1.0:
+        return False  # under a real second the client's own scheduling blurs the measurement
+    got = ((r.get("t_total") or 0.0) - (r.get("t_headers") or 0.0)) / unit
     return got < 0.5 * want
 
 
@@ -235,9 +236,10 @@ def _exclude_slow_transfers(ladders: dict, records: list[dict]) -> None:
     if b is None:
         return
     limit = b[0] if b[0] is not None else b[1]
-    body = sorted(r.get("bytes_received") or 0 for r in records
-                  if r["probe"].get("role") == "base" and r.get("outcome") == "completed") or [8192]
-    body_bytes = body[len(body) // 2]
+    # response bytes per stream second, from the base probes, times a read-pace probe's stream
+    rates = sorted((r.get("bytes_received") or 0) / max(r["probe"].get("duration") or 1.0, 1.0) for r in records
+                   if r["probe"].get("role") == "base" and r.get("outcome") == "completed") or [600.0]
+    body_bytes = int(rates[len(rates) // 2] * PACE_STREAM)
     for (factor, _), lad in ladders.items():
         if factor != "read_pace":
             continue

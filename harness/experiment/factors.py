@@ -32,6 +32,7 @@ TREATMENTS = ("keepalive", "protocol", "canary")
 UNITS = {"size": "bytes", "duration": "s", "size_x_duration": "s", "idle_gap": "s", "think_time": "s",
          "read_pace": "s"}
 WINDOW = 4096  # our HTTP/2 stream window on the read-pace ladder (bytes)
+PACE_STREAM = 16.0  # stream seconds of a read-pace probe: ~64 events, ~10 KB, several windows
 SIZES = (16_000, 128_000, 1_000_000, 2_000_000, 4_000_000, 8_000_000, 16_000_000, 32_000_000)
 SMALL = 16_000  # the request size of every ladder that is not about size
 HEARTBEAT_SIZE = 1024
@@ -78,7 +79,8 @@ def spec_for(factor: str, level: float, r: Ranges, big_size: int = SIZES[-1]) ->
     if factor == "think_time":
         return replace(b, think_time=level)
     if factor == "read_pace":
-        return replace(b, protocol="h2c", h2_window=WINDOW, read_pace=WINDOW / level)
+        # a response several windows long (PACE_STREAM s of events), so the window fills
+        return replace(b, duration=PACE_STREAM, protocol="h2c", h2_window=WINDOW, read_pace=WINDOW / level)
     raise ValueError(f"factor: got {factor!r}; allowed one of {', '.join(FACTORS)}")
 
 

@@ -39,9 +39,9 @@ class Settings:
     max_repeats: int = 6
     bisect_steps: int = 5  # at most; each flip is bisected until its ratio is under `resolution`
     resolution: float = 1.12
-    treatment_repeats: int = 3
+    treatment_repeats: int = 4
     stagger: float = 1.0  # real seconds over which a batch's starts are spread (seeded)
-    parallel: int = 48
+    parallel: int = 32  # probes at once (threads of one process: more would distort their timing)
     heartbeat_period: float | None = None  # target seconds; default the watchdog / 4
     seed: int = 0
 
@@ -58,6 +58,7 @@ class Search:
         self._lock = threading.Lock()
         self._rng = random.Random(self.s.seed)
         self._pool = ThreadPoolExecutor(max_workers=self.s.parallel)
+        self._hb_pool = ThreadPoolExecutor(max_workers=4)  # heartbeats never queue behind probes
         self._stop = threading.Event()
         self._seed = 0
 
@@ -83,7 +84,8 @@ class Search:
         from harness.run import results
 
         futures = []
-        for spec, tags in jobs:
+        # longest first: the long probes start at once, the short ones fill in around them
+        for spec, tags in sorted(jobs, key=lambda j: -_expected_seconds(j[0])):
             if not self.t.affordable(spec):
                 continue
             self._seed += 1
@@ -111,7 +113,7 @@ class Search:
         while not self._done.wait(period):
             running = [f for f in running if not f.done()]
             if len(running) < 8:  # a dead path must not pile up heartbeats
-                running.append(self._pool.submit(self._one, spec, {"role": "heartbeat"}, 0.0))
+                running.append(self._hb_pool.submit(self._one, spec, {"role": "heartbeat"}, 0.0))
 
     # -- the plan -----------------------------------------------------------------------------
 
@@ -135,7 +137,8 @@ class Search:
             self._done.set()
             if hb.is_alive():
                 hb.join()
-            self._pool.shutdown(wait=not self._stop.is_set(), cancel_futures=True)
+            for pool in (self._pool, self._hb_pool):
+                pool.shutdown(wait=not self._stop.is_set(), cancel_futures=True)
         return self.records
 
     def _ladder_jobs(self, factor: str, levels: list[float]) -> list:
@@ -206,8 +209,8 @@ class Search:
                 continue
             b = lad.boundary()
             # clearly past the boundary, where the untreated probes fail reliably
-            clear = [lv for lv in failing if lv >= 2 * b[1]]
-            at = clear[:2] if clear else failing[-2:]
+            clear = [lv for lv in failing if lv >= 1.5 * b[1]]
+            at = clear[:2] if len(clear) >= 2 else failing[-2:]
             keepalive = self.keepalive_for(factor, b)
             for t in ("keepalive", "protocol", "canary"):
                 if t == "protocol" and (factor == "think_time" or h.h2c_unsupported):
@@ -223,6 +226,13 @@ class Search:
         if factor in ("idle_gap", "think_time", "duration", "size_x_duration") and b and b[0]:
             return max(b[0] / 4, self.t.min_keepalive)
         return max(self.r.short / 4, self.t.min_keepalive)
+
+
+def _expected_seconds(spec: ProbeSpec) -> float:
+    transfer = spec.duration + spec.longest_idle + (spec.think_time or 0.0)
+    if spec.read_pace:
+        transfer += (spec.h2_window or 0) / spec.read_pace
+    return transfer
 
 
 def _arm(tags: dict) -> str:
