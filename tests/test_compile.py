@@ -201,11 +201,13 @@ def test_a_world_expects_the_same_at_any_time_scale(family):
 
 
 def _cells(family: str) -> list[ProbeSpec]:
-    """The family's own matrix cells and the engine's arms: the probes the lab really runs."""
-    from harness import engine
+    """The family's own matrix cells and the engine's ladder probes: the probes the lab really runs."""
+    from harness.experiment.factors import FACTORS, LAB, spec_for
 
     w = MODULES[family].world() if family != "h1" else h1.world()
-    return MODULES[family].cells(w, (1000, 1_000_000, 30_000_000)) + [p for _, p in engine.plan()]
+    ladders = [spec_for(f, lv, LAB) for f in FACTORS
+               for lv in (LAB.size_levels() if f == "size" else LAB.time_levels())]
+    return MODULES[family].cells(w, (1000, 1_000_000, 30_000_000)) + ladders
 
 
 @settings(max_examples=300, deadline=None)

@@ -17,6 +17,7 @@ import math
 import threading
 from dataclasses import replace
 
+from harness.worlds.compile import lab_stream
 from harness.worlds.model import ProbeSpec, World
 
 from .factors import EXTERNAL, LAB, Ranges
@@ -41,13 +42,7 @@ class LabTarget:
         return True
 
     def probe(self, spec: ProbeSpec) -> dict:
-        asked = spec
-        if spec.read_pace is not None:
-            # a pace in bytes per field second: the same bytes in time_scale x the time
-            spec = replace(spec, read_pace=spec.read_pace / self.unit_s)
-        rec = self.rw.probe(spec).to_dict()
-        rec["probe"]["read_pace"] = asked.read_pace
-        return rec
+        return self.rw.probe(spec).to_dict()
 
 
 class ExternalTarget:
@@ -65,7 +60,6 @@ class ExternalTarget:
         self.spent = 0.0
         self.refused = 0
         self._lock = threading.Lock()
-        self._world = World(name="external", hypothesis="control", time_scale=1.0)
         self.tls = base_url.startswith("https://")
 
     # -- cost -------------------------------------------------------------------------------
@@ -106,7 +100,7 @@ class ExternalTarget:
                      ca_path=self.ca_path, model=self.model, max_tokens=self.max_tokens(spec),
                      api_key_env=self.api_key_env or "RESETLAB_NO_KEY",
                      timeout=4 * (spec.duration + spec.longest_idle) + watchdog + 5 + spec.size / 2e6,
-                     lab_stream=spec.lab_stream(self._world), extra=extra)
+                     lab_stream=lab_stream(spec, 1.0), extra=extra)
 
     def probe(self, spec: ProbeSpec) -> dict:
         from harness.clients.registry import runner
