@@ -212,7 +212,8 @@ def estimate_cost(target, settings) -> float:
     r = target.ranges
     times = r.time_levels()
     specs = []
-    for factor, levels in [("size", r.size_levels())] + [(f, times) for f in fx.TIME_FACTORS]:
+    for factor, levels in [("size", r.size_levels()), ("read_pace", r.pace_levels())] + [
+            (f, times) for f in fx.TIME_FACTORS if f != "read_pace"]:
         for i, lv in enumerate(levels):
             n = settings.top_repeats if i >= len(levels) - 2 else settings.repeats
             specs += [fx.spec_for(factor, lv, r)] * n

@@ -53,6 +53,10 @@ class Ranges:
         n = max(1, math.ceil(math.log2(self.t_max / self.t_min)))
         return [self.t_min * 2**k for k in range(n + 1)]
 
+    def pace_levels(self) -> list[float]:
+        # a window drains in far less than a stream lasts: start 16x lower
+        return [self.t_min / 16 * 2**k for k in range(len(self.time_levels()) + 4)]
+
     def size_levels(self) -> list[int]:
         return [s for s in SIZES if s <= self.size_max]
 

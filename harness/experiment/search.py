@@ -165,7 +165,7 @@ class Search:
             factors.append("read_pace")
         jobs = []
         for factor in factors:
-            jobs += self._ladder_jobs(factor, self.r.time_levels())
+            jobs += self._ladder_jobs(factor, self.r.pace_levels() if factor == "read_pace" else self.r.time_levels())
         self.batch(jobs)
         self.settle(tuple(factors))
 
