@@ -21,11 +21,12 @@ def run_cell(cell: Cell, world_runner) -> None:
     else:
         # Each repeat is its own connection from the client namespace: run them together,
         # so a cell costs about its longest probe rather than the sum.
-        from .run import run_arms
+        from concurrent.futures import ThreadPoolExecutor
 
-        records = run_arms(rw, [("cell", cell.probe)], cell.repeats, stagger=0.0)
-        for r in records:
-            r.probe.pop("arm", None)
+        from .run import results
+
+        with ThreadPoolExecutor(max_workers=cell.repeats) as pool:
+            records = results([pool.submit(rw.probe, replace(cell.probe, seed=i)) for i in range(cell.repeats)])
     append_records(records, cell.id)
     problem = check(cell, records)
     assert problem is None, f"{cell.id}: {problem}"
