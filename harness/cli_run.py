@@ -50,6 +50,9 @@ def add_parsers(sub) -> None:
                    help="top of the time ladders (stream length, silence, think time), real seconds")
     p.add_argument("--max-size", type=int, default=32_000_000, metavar="BYTES", help="top of the size ladder")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--lab-hints", action="store_true",
+                   help="also send the mock's x-resetlab-stream header (stream length, mid-stream silence); "
+                        "a real API ignores it")
     p.add_argument("--max-cost-usd", type=float, default=5.0)
     p.add_argument("--yes", action="store_true", help="really send the requests")
     p.add_argument("--ca", default=None, help="trust this CA (TLS)")
@@ -248,7 +251,8 @@ def cmd_probe(args: argparse.Namespace) -> int:
         return _err(f"--api-key-env: got {args.api_key_env!r}; allowed the name of a set environment variable "
                     "holding the API key")
     ranges = replace(EXTERNAL, t_max=args.max_stream_s, size_max=args.max_size)
-    target = ExternalTarget(args.base_url, args.api_key_env, args.model, args.ca, args.max_cost_usd, ranges)
+    target = ExternalTarget(args.base_url, args.api_key_env, args.model, args.ca, args.max_cost_usd, ranges,
+                            lab_hints=args.lab_hints)
     settings = Settings(repeats=args.repeats, seed=args.seed)
     cheapest = target.cost(base(ranges))
     if cheapest > args.max_cost_usd:
@@ -280,5 +284,6 @@ def cmd_probe(args: argparse.Namespace) -> int:
     print(md.split("\n## ")[0].strip())
     spent = f"; spent at most ${target.spent:.2f}" + (f", {target.refused} probes refused by the cost cap"
                                                      if target.refused else "")
-    print(f"\nresults: {out}; alpha {engine.ALPHA}, Holm within each hypothesis{spent}")
+    print(f"\n{target.calibration}")
+    print(f"results: {out}; alpha {engine.ALPHA}, Holm within each hypothesis{spent}")
     return 0

@@ -45,7 +45,7 @@ def binom_le(k: int, n: int, p: float) -> float:
 
 
 def binom_ge(k: int, n: int, p: float) -> float:
-    return 1.0 - binom_le(k - 1, n, p) if k > 0 else 1.0
+    return min(1.0, sum(math.comb(n, i) * p**i * (1 - p) ** (n - i) for i in range(max(0, k), n + 1)))
 
 
 def fmt(v: float | None, unit: str) -> str:
@@ -148,9 +148,10 @@ class Judge:
         return p, (f"at {fmt(levels[0], 's')}-{fmt(levels[-1], 's')} the big request {b.text()}, the small one "
                    f"{s.text()} (one-sided Fisher p={p:.2g})")
 
-    def treatment(self, treatment: str, effect: str, why: str) -> tuple[list[Test], list[str], list[str]]:
+    def treatment(self, treatment: str, effect: str, why: str, on: tuple[str, ...] = ()) -> tuple[
+            list[Test], list[str], list[str]]:
         tests, support, untested = [], [], []
-        for factor in FACTORS:
+        for factor in on or FACTORS:
             lad, treated = self._ladder(factor), self.h.ladder(factor, treatment)
             if lad is None or not lad.failing_levels():
                 continue
@@ -233,8 +234,12 @@ class Judge:
             lad = self._ladder(factor)
             if lad is None:
                 continue
+            # the failures that make the ladder's boundary; without one, only a ladder that
+            # fails at least half the time (scattered strays are not the mechanism's failures)
             levels = lad.failing_levels() or [lv.value for lv in lad.sorted()]
             fails = pooled([lad.levels[v] for v in levels])
+            if not lad.failing_levels() and fails.failures * 2 < fails.n:
+                continue
             allowed = kinds.get(factor, kinds.get("*", set()))
             foreign = {k: v for k, v in fails.kinds.items() if k not in allowed}
             f = sum(foreign.values())
@@ -259,7 +264,7 @@ class Judge:
                 if factor == "protocol" and self.h.h2c_unsupported:
                     untested.append(f"protocol: the target does not speak h2c (predicted {claim.effect})")
                     continue
-                t, s, u = self.treatment(factor, claim.effect, claim.why)
+                t, s, u = self.treatment(factor, claim.effect, claim.why, claim.on)
                 tests += t
                 support += s
                 untested += u if claim.effect != "none" else []

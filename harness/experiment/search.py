@@ -128,6 +128,9 @@ class Search:
             self.batch([(b, {"role": "base", "level": 0.0})] * 4
                        + [(replace(b, protocol="h2c"), {"role": "base", "level": 0.0})] * 2
                        + self._ladder_jobs("size", self.r.size_levels()))
+            if hasattr(self.t, "calibrate"):
+                self.t.calibrate(self.records)
+                self.r = self.t.ranges
             hb.start()
             self.settle(("size",))
             self.stage1()
@@ -160,7 +163,9 @@ class Search:
             self.big_size = int(levels[-1].value)
         else:
             self.big_size = max(SIZES[0], int(max(passed or [SIZES[0]]) / 4))
-        factors = ["duration", "size_x_duration", "idle_gap", "think_time"]
+        factors = ["duration", "size_x_duration", "think_time"]
+        if getattr(self.t, "can_silence", True):
+            factors.append("idle_gap")
         if not h.h2c_unsupported:
             factors.append("read_pace")
         jobs = []

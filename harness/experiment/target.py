@@ -24,7 +24,8 @@ from .factors import EXTERNAL, LAB, Ranges
 
 # USD per million tokens (input, output), for the cost of probes against a real API
 PRICES = {"haiku": (1.0, 5.0), "sonnet": (3.0, 15.0), "opus": (15.0, 75.0)}
-TOKENS_PER_S = 60  # output tokens a stream of one second asks for (max_tokens)
+TOKENS_PER_S = 60  # output tokens per second assumed until the base probes measure it
+MAX_TOKENS = 64_000
 CONTEXT_BYTES = 800_000  # ~200k tokens: a bigger body is read whole and rejected (no tokens billed)
 
 
@@ -46,8 +47,17 @@ class LabTarget:
 
 
 class ExternalTarget:
+    """A base URL. Only what a client controls varies: the body's size, max_tokens (a stream's
+    length: calibrated on the base probes, then measured on every probe), think time on a
+    pooled connection, keepalive, protocol, read pace, canaries. Mid-stream silence is not a
+    client's to make, so the idle-gap ladder is skipped unless `lab_hints` (our mock's
+    x-resetlab-stream header, which a real API ignores) is asked for."""
+
+    can_silence = False
+
     def __init__(self, base_url: str, api_key_env: str | None, model: str = "claude-sonnet-4-5",
-                 ca_path: str | None = None, max_cost_usd: float = 5.0, ranges: Ranges = EXTERNAL):
+                 ca_path: str | None = None, max_cost_usd: float = 5.0, ranges: Ranges = EXTERNAL,
+                 lab_hints: bool = False):
         self.base_url = base_url.rstrip("/")
         self.name = base_url
         self.api_key_env = api_key_env
@@ -61,6 +71,31 @@ class ExternalTarget:
         self.refused = 0
         self._lock = threading.Lock()
         self.tls = base_url.startswith("https://")
+        self.lab_hints = self.can_silence = lab_hints
+        self.tokens_per_s = float(TOKENS_PER_S)  # until calibrated on the base probes
+        self.calibration = ""
+
+    def calibrate(self, records: list[dict]) -> None:
+        """From the base probes: how fast the target writes tokens (max_tokens -> seconds), and
+        our watchdog -- many times the longest gap between its events and its time to headers,
+        never a fixed number."""
+        done = [r for r in records if r["probe"].get("role") == "base" and r.get("outcome") == "completed"]
+        if not done:
+            self.calibration = "no base probe completed: stream length and watchdog stay uncalibrated"
+            return
+        rates, gaps, heads = [], [], []
+        for r in done:
+            stream_s = max(1e-3, (r.get("t_total") or 0.0) - (r.get("t_headers") or 0.0))
+            rates.append(r["probe"].get("max_tokens_asked", 0) / stream_s)
+            gaps.append(stream_s / max(1, (r.get("events_received") or 1) - 1))
+            heads.append(r.get("t_headers") or 0.0)
+        if not self.lab_hints:
+            self.tokens_per_s = sorted(rates)[len(rates) // 2]
+        watchdog = max(2.0, 20 * max(gaps), 3 * max(heads))
+        self.ranges = replace(self.ranges, watchdog=watchdog)
+        self.calibration = (f"calibrated on {len(done)} base probes: {self.tokens_per_s:.0f} tokens/s, watchdog "
+                            f"{watchdog:.1f} s (20 x the longest event gap {max(gaps):.3f} s, 3 x time to headers "
+                            f"{max(heads):.3f} s)")
 
     # -- cost -------------------------------------------------------------------------------
 
@@ -78,9 +113,8 @@ class ExternalTarget:
             self.spent += c
             return True
 
-    @staticmethod
-    def max_tokens(spec: ProbeSpec) -> int:
-        return max(16, min(32_000, math.ceil((spec.duration + spec.longest_idle) * TOKENS_PER_S)))
+    def max_tokens(self, spec: ProbeSpec) -> int:
+        return max(16, min(MAX_TOKENS, math.ceil((spec.duration + spec.longest_idle) * self.tokens_per_s)))
 
     # -- probing ----------------------------------------------------------------------------
 
@@ -100,12 +134,14 @@ class ExternalTarget:
                      ca_path=self.ca_path, model=self.model, max_tokens=self.max_tokens(spec),
                      api_key_env=self.api_key_env or "RESETLAB_NO_KEY",
                      timeout=4 * (spec.duration + spec.longest_idle) + watchdog + 5 + spec.size / 2e6,
-                     lab_stream=lab_stream(spec, 1.0), extra=extra)
+                     lab_stream=lab_stream(spec, 1.0) if self.lab_hints else None, extra=extra)
 
     def probe(self, spec: ProbeSpec) -> dict:
         from harness.clients.registry import runner
 
-        rec = runner("raw")(self.client_probe(spec)).to_dict()
+        probe = self.client_probe(spec)
+        rec = runner("raw")(probe).to_dict()
+        rec["probe"]["max_tokens_asked"] = probe.max_tokens
         asked = spec.to_dict()
         rec["probe"] = {**rec["probe"], **{k: v for k, v in asked.items() if k != "canary"},
                         "canary": rec["probe"].get("canary", spec.canary)}

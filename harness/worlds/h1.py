@@ -33,10 +33,12 @@ PREDICTIONS = table(
     Effect("size_x_duration", "any", "raises with a bytes x seconds worker budget"),
     Effect("idle_gap", "any", "raises with an idle (read) timeout at the edge, or a wall-clock one"),
     Effect("think_time", "any", "raises when the edge closes idle keep-alive connections"),
-    # the engine keeps a slow reader's whole transfer inside any duration limit it found
-    Effect("read_pace", "none", "reading slowly does not change the upstream's budget"),
+    # the engine keeps a slow reader's whole transfer inside any duration limit it found, but
+    # a slow HTTP/2 reader waits silently for window credit: an idle timeout counts that
+    Effect("read_pace", "any", "a slow reader's waits for window credit are silence an idle budget counts"),
     Effect("keepalive", "none", "TCP keepalive does not touch an HTTP-level budget"),
-    Effect("protocol", "none", "the budget is the same for HTTP/1.1 and HTTP/2"),
+    Effect("protocol", "none", "the budget is the same for HTTP/1.1 and HTTP/2",
+           on=("size", "duration", "size_x_duration", "idle_gap", "think_time")),
     # an HTTP budget is per request, but the keepalive_idle variant closes every idle keep-alive
     # connection, an idle canary included: not a test of H1
     Effect("canary", "any", "a stream budget spares an idle sibling; an idle-connection close does not"),

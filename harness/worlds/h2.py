@@ -29,9 +29,14 @@ PREDICTIONS = table(
     # NAT timeout: a world parameter, so not a test of H2
     Effect("idle_gap", "any", "silence longer than the NAT timeout evicts, unless pings break it"),
     Effect("think_time", "raises", "a pooled connection idle past the timeout fails on reuse"),
-    Effect("read_pace", "none", "a slow reader still ACKs: the flow is not silent"),
+    # measured: with a small HTTP/2 window the flow is silent between window updates (no data,
+    # no zero-window probes: TCP's window is open), and past the NAT timeout it is evicted
+    Effect("read_pace", "any", "a slow HTTP/2 reader's flow is silent between window updates"),
     Effect("keepalive", "removes", "keepalive probes shorter than the timeout refresh the mapping"),
-    Effect("protocol", "none", "HTTP/1.1 and HTTP/2 flows are evicted alike"),
+    # ...but a slow reader's silence is HTTP/2's own (window waits): there the other protocol,
+    # whose TCP window keeps bytes moving, does remove it
+    Effect("protocol", "none", "HTTP/1.1 and HTTP/2 flows are evicted alike",
+           on=("size", "duration", "size_x_duration", "idle_gap", "think_time")),
     Effect("canary", "together", "an idle canary loses its mapping too (and dies on its next use)"),
     Effect("heartbeat", "none", "fresh connections get fresh mappings"),
 )

@@ -21,7 +21,9 @@ from .prediction import Effect, Expect, table
 PERIOD, DOWN, WATCHDOG = 100.0, 40.0, 30.0
 
 PREDICTIONS = table(
-    Effect("size", "none", "an outage does not care how big the request is"),
+    # an outage does not care how big a request is, but a bigger upload takes longer: more
+    # exposure (in the lab the upload is real time, which a small time_scale magnifies)
+    Effect("size", "any", "a bigger upload is exposed for longer, nothing more"),
     Effect("duration", "any", "longer exposure, more chances to meet an outage"),
     Effect("size_x_duration", "any", "longer exposure (the duration part)"),
     Effect("idle_gap", "any", "silence adds exposure time, like any other second of the stream"),

@@ -26,10 +26,13 @@ class Effect:
     factor: str
     effect: str
     why: str
+    # treatments only: the ladders whose failures the claim is about (empty: every ladder)
+    on: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         assert self.factor in FACTORS, self.factor
         assert self.effect in EFFECTS, self.effect
+        assert all(f in FACTORS for f in self.on), self.on
 
 
 @dataclass(frozen=True)
