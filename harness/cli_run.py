@@ -14,7 +14,9 @@ import argparse
 import json
 import os
 import sys
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import urlsplit
 
 
@@ -33,6 +35,7 @@ def add_parsers(sub) -> None:
     r.add_argument("--backend", default="auto", choices=("auto", "kernel", "userspace"))
     r.add_argument("--out", default=None, help="results folder (default results/<run-id>)")
     r.add_argument("--seed", type=int, default=0)
+    r.add_argument("--parallel", type=int, default=3, metavar="N", help="worlds searched at once")
     r.add_argument("--no-mitigations", action="store_true",
                    help="skip the mitigation sessions (harness/mitigations.py) after each world's probes")
     r.add_argument("--mitigation-turns", type=int, default=None, metavar="N",
@@ -53,7 +56,8 @@ def add_parsers(sub) -> None:
     p.add_argument("--lab-hints", action="store_true",
                    help="also send the mock's x-resetlab-stream header (stream length, mid-stream silence); "
                         "a real API ignores it")
-    p.add_argument("--max-cost-usd", type=float, default=5.0)
+    p.add_argument("--max-cost-usd", type=float, default=10.0,
+                   help="stop sending once this much could have been spent (a real API bills tokens)")
     p.add_argument("--yes", action="store_true", help="really send the requests")
     p.add_argument("--ca", default=None, help="trust this CA (TLS)")
     p.add_argument("--out", default=None)
@@ -77,7 +81,8 @@ class Progress:
         self.done += 1
         self.total = max(self.total, self.done)
         bar = "#" * int(20 * self.done / max(1, self.total))
-        line = f"\r[{bar:<20}] {self.done}/{self.total} {self.label}: {rec['probe'].get('arm')} {rec['label']}"
+        where = rec.get("world") or self.label
+        line = f"\r[{bar:<20}] {self.done}/{self.total} {where}: {rec['probe'].get('arm')} {rec['label']}"
         print(line if self.tty else line.strip(), end="" if self.tty else "\n", file=sys.stderr, flush=True)
 
     def close(self) -> None:
@@ -89,7 +94,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from harness import engine
     from harness.experiment.search import Settings
     from harness.report import render
-    from harness.run import falsify_running
+    from harness.run import falsify_running, results
     from harness.worlds import NAMES, World, by_name
     from harness.worlds.runtime import RunningWorld
 
@@ -108,22 +113,29 @@ def cmd_run(args: argparse.Namespace) -> int:
         return _err("--world: got nothing; allowed one or more of " + ", ".join(NAMES) + ", or --all")
     if args.time_scale is not None:
         worlds = [w.with_(time_scale=args.time_scale) for w in worlds]
+    if not 1 <= args.parallel <= 16:
+        return _err(f"--parallel: got {args.parallel}; allowed an integer in [1, 16]")
     out = _out_dir(args.out)
     outages: dict[str, list[dict]] = {}
-    for w in worlds:
-        # stage 1 is known; treatments follow for the arms that failed (so the total may grow)
-        progress = Progress(0, w.name)  # the plan is adaptive: the total grows as it goes
-        try:
-            with RunningWorld(w, backend=args.backend) as rw:
-                records, _ = falsify_running(rw, f"world {w.name}", Settings(repeats=args.repeats, seed=args.seed),
-                                             progress=progress)
-                outages[w.name] = _outage_windows(rw)
-        finally:
-            progress.close()
-        with open(os.path.join(out, "probes.jsonl"), "a") as f:
+    lock = threading.Lock()
+    progress = Progress(0, "probes")  # the plan is adaptive: the total grows as it goes
+
+    def one(w) -> None:
+        with RunningWorld(w, backend=args.backend) as rw:
+            records, _ = falsify_running(rw, f"world {w.name}", Settings(repeats=args.repeats, seed=args.seed),
+                                         progress=progress)
+            outages[w.name] = _outage_windows(rw)
+        with lock, open(os.path.join(out, "probes.jsonl"), "a") as f:  # kept as each world ends
             for d in records:
                 d["probe"]["target"] = f"world {w.name}"
                 f.write(json.dumps(d, sort_keys=True) + "\n")
+
+    # a few worlds at a time, each in its own namespaces: most of a search is scaled waiting
+    try:
+        with ThreadPoolExecutor(max_workers=args.parallel) as pool:
+            results([pool.submit(one, w) for w in worlds])
+    finally:
+        progress.close()
     with open(os.path.join(out, "outages.json"), "w") as f:
         json.dump(outages, f)
     with open(os.path.join(out, "worlds.json"), "w") as f:
@@ -250,7 +262,8 @@ def cmd_probe(args: argparse.Namespace) -> int:
     if not os.environ.get(args.api_key_env):
         return _err(f"--api-key-env: got {args.api_key_env!r}; allowed the name of a set environment variable "
                     "holding the API key")
-    ranges = replace(EXTERNAL, t_max=args.max_stream_s, size_max=args.max_size)
+    ranges = replace(EXTERNAL, t_max=args.max_stream_s, size_max=args.max_size,
+                     pace_max=min(EXTERNAL.pace_max, args.max_stream_s / 2))
     target = ExternalTarget(args.base_url, args.api_key_env, args.model, args.ca, args.max_cost_usd, ranges,
                             lab_hints=args.lab_hints)
     settings = Settings(repeats=args.repeats, seed=args.seed)

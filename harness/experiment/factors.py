@@ -48,25 +48,30 @@ class Ranges:
     t_max: float
     size_max: int = SIZES[-1]
     watchdog: float = 30.0  # the client's stream watchdog (a client property, target seconds)
+    small: int = SMALL  # the request size of every ladder that is not about size
+    pace_max: float | None = None  # top of the read-pace ladder (default t_max)
 
     def time_levels(self) -> list[float]:
         n = max(1, math.ceil(math.log2(self.t_max / self.t_min)))
         return [self.t_min * 2**k for k in range(n + 1)]
 
     def pace_levels(self) -> list[float]:
-        # a window drains in far less than a stream lasts: start 16x lower
-        return [self.t_min / 16 * 2**k for k in range(len(self.time_levels()) + 4)]
+        # a window drains in far less than a stream lasts: start 16x lower; a read-pace probe
+        # reads ~3 windows, so it lasts ~3x its level: its own top, `pace_max`
+        top = self.pace_max or self.t_max
+        return [lv for lv in (self.t_min / 16 * 2**k for k in range(64)) if lv <= top * 1.0001]
 
     def size_levels(self) -> list[int]:
-        return [s for s in SIZES if s <= self.size_max]
+        return sorted({self.small, *(s for s in SIZES if s <= self.size_max)})
 
 
 LAB = Ranges(short=4.0, t_min=8.0, t_max=1024.0)  # field seconds: budgets from seconds to a quarter hour
-EXTERNAL = Ranges(short=0.5, t_min=0.5, t_max=64.0, size_max=32_000_000, watchdog=5.0)
+# a real API bills input tokens: the ladders that are not about size send 2 KB
+EXTERNAL = Ranges(short=0.5, t_min=0.5, t_max=64.0, size_max=32_000_000, watchdog=5.0, small=2_000, pace_max=32.0)
 
 
 def base(r: Ranges) -> ProbeSpec:
-    return ProbeSpec(size=SMALL, duration=r.short)
+    return ProbeSpec(size=r.small, duration=r.short)
 
 
 def spec_for(factor: str, level: float, r: Ranges, big_size: int = SIZES[-1]) -> ProbeSpec:

@@ -162,7 +162,7 @@ class Search:
         if levels and not any(lv.failing for lv in levels):
             self.big_size = int(levels[-1].value)
         else:
-            self.big_size = max(SIZES[0], int(max(passed or [SIZES[0]]) / 4))
+            self.big_size = max(self.r.small, int(max(passed or [self.r.small]) / 4))
         factors = ["duration", "size_x_duration", "think_time"]
         if getattr(self.t, "can_silence", True):
             factors.append("idle_gap")

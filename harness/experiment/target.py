@@ -20,12 +20,13 @@ from dataclasses import replace
 from harness.worlds.compile import lab_stream
 from harness.worlds.model import ProbeSpec, World
 
-from .factors import EXTERNAL, LAB, Ranges
+from .factors import EXTERNAL, LAB, WINDOW, Ranges
 
 # USD per million tokens (input, output), for the cost of probes against a real API
 PRICES = {"haiku": (1.0, 5.0), "sonnet": (3.0, 15.0), "opus": (15.0, 75.0)}
 TOKENS_PER_S = 60  # output tokens per second assumed until the base probes measure it
 MAX_TOKENS = 64_000
+PACE_BYTES = 3 * WINDOW  # a read-pace probe's response: three of its windows
 CONTEXT_BYTES = 800_000  # ~200k tokens: a bigger body is read whole and rejected (no tokens billed)
 
 
@@ -73,6 +74,7 @@ class ExternalTarget:
         self.tls = base_url.startswith("https://")
         self.lab_hints = self.can_silence = lab_hints
         self.tokens_per_s = float(TOKENS_PER_S)  # until calibrated on the base probes
+        self.bytes_per_token = 40.0  # SSE bytes per output token, likewise
         self.calibration = ""
 
     def calibrate(self, records: list[dict]) -> None:
@@ -83,17 +85,20 @@ class ExternalTarget:
         if not done:
             self.calibration = "no base probe completed: stream length and watchdog stay uncalibrated"
             return
-        rates, gaps, heads = [], [], []
+        rates, gaps, heads, sizes = [], [], [], []
         for r in done:
+            sizes.append((r.get("bytes_received") or 0) / max(1, r["probe"].get("max_tokens_asked", 1)))
             stream_s = max(1e-3, (r.get("t_total") or 0.0) - (r.get("t_headers") or 0.0))
             rates.append(r["probe"].get("max_tokens_asked", 0) / stream_s)
             gaps.append(stream_s / max(1, (r.get("events_received") or 1) - 1))
             heads.append(r.get("t_headers") or 0.0)
         if not self.lab_hints:
             self.tokens_per_s = sorted(rates)[len(rates) // 2]
+        self.bytes_per_token = max(1.0, sorted(sizes)[len(sizes) // 2])
         watchdog = max(2.0, 20 * max(gaps), 3 * max(heads))
         self.ranges = replace(self.ranges, watchdog=watchdog)
-        self.calibration = (f"calibrated on {len(done)} base probes: {self.tokens_per_s:.0f} tokens/s, watchdog "
+        self.calibration = (f"calibrated on {len(done)} base probes: {self.tokens_per_s:.0f} tokens/s, "
+                            f"{self.bytes_per_token:.0f} response bytes per token, watchdog "
                             f"{watchdog:.1f} s (20 x the longest event gap {max(gaps):.3f} s, 3 x time to headers "
                             f"{max(heads):.3f} s)")
 
@@ -114,6 +119,8 @@ class ExternalTarget:
             return True
 
     def max_tokens(self, spec: ProbeSpec) -> int:
+        if spec.read_pace:  # a slow reader needs a response a few windows long, not a long stream
+            return max(16, min(MAX_TOKENS, math.ceil(PACE_BYTES / self.bytes_per_token)))
         return max(16, min(MAX_TOKENS, math.ceil((spec.duration + spec.longest_idle) * self.tokens_per_s)))
 
     # -- probing ----------------------------------------------------------------------------
