@@ -253,12 +253,10 @@ def _turn_probe(rw, target: int, answer_s: float, seed: int, max_retries: int, r
     (the runner grows the context itself), no compaction, a deadline with upload time."""
     spec = ProbeSpec(size=target, duration=answer_s, client="claude-code", seed=seed)
     base = rw.client_probe(spec)
-    probe = replace(base, size=0, max_retries=max_retries,
-                    extra={**base.extra, "mode": "interactive", "runtime": runtime,
-                           "env": {**NO_COMPACT_ENV, **base.extra.get("env", {})}})
-    probe.extra["deadline"] = claude_code.default_deadline(probe) \
-        + (max_retries + 2) * target / UPLOAD_BYTES_PER_S
-    return probe
+    probe = replace(base, size=0, max_retries=max_retries, mode="interactive", runtime=runtime,
+                    env={**NO_COMPACT_ENV, **base.env})
+    return replace(probe, deadline=claude_code.default_deadline(probe)
+                   + (max_retries + 2) * target / UPLOAD_BYTES_PER_S)
 
 
 def _last_finished(res) -> float:

@@ -199,7 +199,7 @@ def goaway_origin():
 
 @pytest.mark.parametrize(("last", "label"), [(1, "completed"), (0, "h2_goaway(0)")])
 def test_graceful_goaway_covering_our_stream_lets_it_finish(goaway_origin, last, label):
-    d = probe_run(goaway_origin, "h2c", extra={"headers": {"x-test-last": last}})
+    d = probe_run(goaway_origin, "h2c", headers={"x-test-last": last})
     assert d["label"] == label, d["client_message"]
     assert d["events_received"] == (EVENTS if last else 0)
 
@@ -260,7 +260,7 @@ def test_timeout_headers(origin, tls_origin, protocol, tls):
 def test_timeout_body_is_an_idle_timeout(origin, tls_origin, protocol, tls):
     # Events every 0.15 s for ~0.6 s (longer than the idle limit in total), then a stall.
     d = probe_run(server(origin, tls_origin, tls), protocol, timeout=5,
-                  extra={"idle_timeout": 0.4},
+                  idle_timeout=0.4,
                   lab_stream={"deltas": 10, "gap": 0.15, "ping_interval": None},
                   lab_plan=rule({"after_events": 5}, "stall", forever=True))
     assert d["label"] == "timeout(body)" and d["status"] == 200 and d["events_received"] == 5
@@ -448,7 +448,7 @@ def test_h2_pacing_returns_credit_only_for_what_was_read(origin):
 
 
 def test_read_pause_stops_reading_without_counting_as_idle(origin):
-    d = probe_run(origin, read_pauses=((0.1, 1.2),), extra={"idle_timeout": 0.6},
+    d = probe_run(origin, read_pauses=((0.1, 1.2),), idle_timeout=0.6,
                   lab_stream={"deltas": 10, "gap": 0.03, "ping_interval": None})
     assert d["outcome"] == "completed" and d["events_received"] == EVENTS
     assert d["t_total"] >= 1.2
@@ -656,15 +656,32 @@ def test_cli_as_a_process(origin):
 
 
 def test_think_time_reuses_one_connection_after_idling():
-    """probe.extra think_time: HEAD / first, idle, then the probe on the same connection."""
+    """probe.think_time: HEAD / first, idle, then the probe on the same connection."""
     from harness.clients.probe import Probe
     from harness.clients.raw import run
     from harness.origin import OriginConfig, OriginThread
 
     with OriginThread(OriginConfig(keepalive_idle_timeout=0.3)) as o:
-        ok = run(Probe(base_url=o.url, extra={"think_time": 0.05}))
-        closed = run(Probe(base_url=o.url, extra={"think_time": 0.8}))
+        ok = run(Probe(base_url=o.url, think_time=0.05))
+        closed = run(Probe(base_url=o.url, think_time=0.8))
         conns = [(r["method"], r["conn"]) for r in o.info.records]
     assert ok.outcome == "completed"
     assert closed.outcome in ("fin_before_headers", "reset_before_headers"), closed.label
     assert conns[0][0] == "HEAD" and conns[1] == ("POST", conns[0][1])  # same connection reused
+
+
+def test_each_seed_sends_its_own_body(origin):
+    """Probe.seed reaches the body: repeats (seed = repeat number) send different bodies of
+    the same size, the same seed the same body (the origin's log keeps a digest of each)."""
+    tags = {}
+    for seed in (0, 1, 2, 0):
+        tag = f"seed-{seed}-{len(tags)}"
+        probe_run(origin, size=20_000, seed=seed, headers={"x-test-seed": tag})
+        rec = next(r for r in list(origin.info.records) if r["headers"].get("x-test-seed") == tag)
+        assert rec["body_bytes"] == 20_000
+        tags[tag] = (seed, rec["body_sha256"])
+    digests = {}
+    for seed, digest in tags.values():
+        digests.setdefault(seed, set()).add(digest)
+    assert all(len(d) == 1 for d in digests.values()), digests  # one body per seed
+    assert len({next(iter(d)) for d in digests.values()}) == 3, digests  # and each seed its own

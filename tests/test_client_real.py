@@ -26,6 +26,7 @@ import shutil
 import socket
 import tempfile
 import threading
+from dataclasses import replace
 
 import pytest
 
@@ -79,10 +80,10 @@ def origin():
 
 
 def probe_for(origin, fault: str, **kw) -> Probe:
-    extra = {"origin_records": origin.records, **kw.pop("extra", {})}
     kw.setdefault("max_retries", RETRIES)
     kw.setdefault("timeout", 10.0)
-    return Probe(base_url=origin.url, size=kw.pop("size", 4000), lab_plan=FAULTS[fault], extra=extra, **kw)
+    return Probe(base_url=origin.url, size=kw.pop("size", 4000), lab_plan=FAULTS[fault],
+                 origin_records=origin.records, **kw)
 
 
 def checked(record) -> dict:
@@ -124,12 +125,13 @@ def test_retries_select_and_summarize(tmp_path):
     assert view.served == [None, "message"]
     log = tmp_path / "origin.jsonl"
     log.write_text("".join(json.dumps(r) + "\n" for r in recs) + '{"torn')
-    got = retries.collect({"origin_log": str(log)}, "a", settle=0.05)
+    lab = Probe(base_url="http://127.0.0.1:1")
+    got = retries.collect(replace(lab, origin_log=str(log)), "a", settle=0.05)
     assert got.attempts == 2
-    assert retries.collect({}, "a") is None
-    assert retries.collect({"origin_records": lambda: recs}, "b", settle=0.05).attempts == 1
-    pub = retries.public_probe(Probe(base_url="http://127.0.0.1:1", extra={"origin_records": recs, "k": 1}))
-    assert pub["extra"] == {"k": 1}
+    assert retries.collect(lab, "a") is None
+    assert retries.collect(replace(lab, origin_records=lambda: recs), "b", settle=0.05).attempts == 1
+    pub = retries.public_probe(replace(lab, origin_records=recs, origin_log=str(log), seed=3))
+    assert "origin_records" not in pub and "origin_log" not in pub and pub["seed"] == 3
 
 
 # -- anthropic Python SDK -----------------------------------------------------------------
@@ -198,7 +200,7 @@ def test_python_sdk_h2c(origin, action, label):
     # (<ConnectionTerminated ...>), mid-stream, not retried
     plan = [{"when": {"after_events": 4}, "do": action}] if action else []
     probe = Probe(base_url=origin.url, protocol="h2c", lab_plan=plan, max_retries=RETRIES,
-                  extra={"origin_records": origin.records})
+                  origin_records=origin.records)
     d = checked(python_sdk.run(probe))
     assert d["label"] == label and d["protocol"] == "h2c" and d["attempts"] == 1
 
@@ -211,7 +213,7 @@ def test_python_sdk_h2c(origin, action, label):
 def test_node_sdk(origin, node_folder, fault):
     kw = {}
     if fault == "stall":
-        kw = {"timeout": 1.5, "extra": {"deadline": 3.5}}
+        kw = {"timeout": 1.5, "deadline": 3.5}
     if fault == "stall_pre":
         kw = {"timeout": 0.5, "max_retries": 1}
     d = checked(node_sdk.run(probe_for(origin, fault, **kw)))
@@ -274,7 +276,7 @@ def cc_delays(delays):
 def test_claude_code_print(origin, claude_folder, fault):
     kw = {}
     if fault == "stall":
-        kw = {"timeout": 2.0, "extra": {"deadline": 5.0}}
+        kw = {"timeout": 2.0, "deadline": 5.0}
     if fault == "stall_pre":
         kw = {"timeout": 1.0, "max_retries": 1}
     record, res = claude_code.run_detailed(probe_for(origin, fault, **kw))
@@ -343,7 +345,7 @@ def test_claude_code_print(origin, claude_folder, fault):
 @needs_node
 @pytest.mark.parametrize("fault", ["none", "rst_pre", "rst_early"])
 def test_claude_code_interactive(origin, claude_folder, fault):
-    record, res = claude_code.run_detailed(probe_for(origin, fault, extra={"mode": "interactive"}))
+    record, res = claude_code.run_detailed(probe_for(origin, fault, mode="interactive"))
     d = checked(record)
     msg = d["client_message"] or ""
     if fault == "none":
@@ -379,7 +381,7 @@ def test_claude_code_interactive_reaches_only_the_origin(origin, claude_folder):
         wrap = ["strace", "-f", "-qq", "-s", "200", "-e", "trace=connect,sendto,sendmmsg,execve",
                 "-o", trace]
         record, res = claude_code.run_detailed(
-            probe_for(origin, "none", extra={"mode": "interactive", "wrap": wrap}))
+            probe_for(origin, "none", mode="interactive", wrap=tuple(wrap)))
         assert checked(record)["label"] == "completed"
         with open(trace, encoding="utf-8", errors="replace") as f:
             text = f.read()

@@ -260,3 +260,12 @@ def test_a_built_in_world_gets_the_same_verdicts_at_two_time_scales():
         verdicts.append(({h: v.verdict for h, v in result.verdicts.items()}, result.table()))
     assert verdicts[0][0] == verdicts[1][0], f"{verdicts[0][1]}\n\n{verdicts[1][1]}"
     assert verdicts[0][0]["h4"] == "consistent", verdicts[0][1]
+
+
+def test_the_probe_carries_its_seed_and_typed_timers():
+    lab = compile_world(by_name("h2").with_(time_scale=0.1))
+    spec = ProbeSpec(think_time=20, idle_timeout=50, seed=4)
+    probe = lab.probe(spec, "http://127.0.0.1:1", "/tmp/origin.jsonl")
+    assert (probe.seed, probe.think_time, probe.idle_timeout, probe.origin_log) == (4, 2.0, 5.0, "/tmp/origin.jsonl")
+    assert "origin_log" not in probe.public() and probe.public()["seed"] == 4
+    assert lab.probe(ProbeSpec(), "http://127.0.0.1:1").idle_timeout == pytest.approx(30.0)  # the world's

@@ -10,7 +10,7 @@ from harness.origin.testing import h1_request, h2_request, messages_body, wait_r
 SECRET_KEY = "sk-ant-api03-SECRETKEY-abcdef"
 SECRET_TOKEN = "sk-ant-oat01-SECRETTOKEN-123456"
 FIELDS = {"ts", "request_id", "conn", "stream_id", "client", "protocol", "method", "path",
-          "headers", "body_bytes", "attempt", "attempt_source", "status", "error_type", "served",
+          "headers", "body_bytes", "body_sha256", "attempt", "attempt_source", "status", "error_type", "served",
           "events", "pings", "bytes_sent", "injected", "actions", "not_applicable", "outcome",
           "stream", "plan_source", "timings"}
 

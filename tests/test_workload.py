@@ -177,9 +177,8 @@ def _needs_bun() -> None:
 
 
 def test_runtime_is_validated():
-    probe = Probe(base_url="http://127.0.0.1:1", extra={"runtime": "deno"})
-    with pytest.raises(ConfigError, match="Probe.extra.runtime"):
-        claude_code.run(probe)
+    with pytest.raises(ConfigError, match="Probe.runtime"):
+        Probe(base_url="http://127.0.0.1:1", runtime="deno")
 
 
 @pytest.mark.netns

@@ -11,10 +11,10 @@ after) and a minimal environment, never the caller's:
     CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1 DISABLE_AUTOUPDATER=1 DISABLE_TELEMETRY=1
     DISABLE_ERROR_REPORTING=1 CLAUDE_CODE_DISABLE_OFFICIAL_MARKETPLACE_AUTOINSTALL=1
     ANTHROPIC_CUSTOM_HEADERS="x-resetlab-probe-id: ...\\nx-resetlab-plan: ...\\nx-resetlab-stream: ..."
-    NODE_EXTRA_CA_CERTS=probe.ca_path (TLS)        + probe.extra["env"] (e.g.
+    NODE_EXTRA_CA_CERTS=probe.ca_path (TLS)        + probe.env (e.g.
     CLAUDE_CODE_DISABLE_NONSTREAMING_FALLBACK=1, CLAUDE_ENABLE_STREAM_WATCHDOG=1)
-probe.extra["wrap"]: a command prefix (e.g. ["strace", "-f", "-e", "trace=connect", "-o", F]).
-probe.extra["runtime"]: "node" (default) or "bun": cli.js on the Bun binary of the optional
+probe.wrap: a command prefix (e.g. ["strace", "-f", "-e", "trace=connect", "-o", F]).
+probe.runtime: "node" (default) or "bun": cli.js on the Bun binary of the optional
 npm package @oven/bun-linux-x64 (BUN), as in Claude Code's native build, whose api_error
 records keep cause {"code": "ECONNRESET", "path": URL, "errno": 0} (Node's: cause {}).
 
@@ -25,7 +25,7 @@ part interactive mode runs `ssh -T git@github.com`, `git clone https://github.co
 fetches downloads.claude.ai at start (seen with strace); with it, and the env var, the only
 sockets Claude Code opens go to the mock (tests/test_client_real.py checks this with strace).
 
-Modes (probe.extra["mode"]):
+Modes (probe.mode):
     print (default)  `cli.js -p --output-format stream-json --verbose --include-partial-messages
                      --debug-file F`, the prompt on stdin. stdout has system/api_retry events
                      (attempt, retry_delay_ms, error_status, error), stream_event lines (the
@@ -55,7 +55,7 @@ What Claude Code printed -> Observation:
     "Request too large (max 20MB). ..."             its text for a 413 -> http_error(413, request_too_large)
     "API Error: {json error}"                       an `event: error`: sse_error(type)
     "Request timed out" / "API Error: Request timed out"    timeout(headers)
-    nothing before the deadline (probe.extra["deadline"]) -> we kill it: timeout(body) if a
+    nothing before the deadline (probe.deadline) -> we kill it: timeout(body) if a
                                                     stream had started, else timeout(headers)
 The outcome is what happened to the probe as Claude Code experienced it: an early
 mid-stream break it recovers from by its silent non-streaming fallback is `completed` with
@@ -83,7 +83,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from harness.outcome import Observation, ProbeRecord, classify
-from netem.errors import ConfigError, check_choice
+from netem.errors import ConfigError
 
 from . import retries
 from .common import (
@@ -96,17 +96,17 @@ from .common import (
     node_binary,
     npm_folder,
 )
-from .probe import Probe
+from .probe import CC_MODES, CC_RUNTIMES, Probe
 
 CLIENT = "claude-code"
 FOLDER = npm_folder("claude-code")
 PACKAGE = os.path.join(FOLDER, "node_modules", "@anthropic-ai", "claude-code")
 CLI = os.path.join(PACKAGE, "cli.js")
-MODES = ("print", "interactive")
-# probe.extra["runtime"]: what runs cli.js. "bun" is the Bun binary of the optional npm
+MODES = CC_MODES
+# probe.runtime: what runs cli.js. "bun" is the Bun binary of the optional npm
 # package @oven/bun-linux-x64 (pinned in clients/claude-code/package.json), as in Claude
 # Code's native build: its api_error records keep cause.code (Node writes cause: {}).
-RUNTIMES = ("node", "bun")
+RUNTIMES = CC_RUNTIMES
 BUN_PACKAGE = "@oven/bun-linux-x64"
 BUN = os.path.join(FOLDER, "node_modules", *BUN_PACKAGE.split("/"), "bin", "bun")
 # Claude Code's own request body (system prompt + tools) is ~100 KB in print mode; a probe
@@ -219,7 +219,7 @@ def _env(probe: Probe, home: str, probe_id: str, term: str) -> dict[str, str]:
     }
     if probe.ca_path:
         env["NODE_EXTRA_CA_CERTS"] = probe.ca_path
-    for k, v in (probe.extra.get("env") or {}).items():
+    for k, v in probe.env.items():
         env[str(k)] = str(v)
     return env
 
@@ -236,7 +236,7 @@ def prompt_text(probe: Probe) -> str:
         return PROMPT
     from .context import build_body
 
-    filler = build_body(pad, seed=int(probe.extra.get("seed", 0))).decode()
+    filler = build_body(pad, seed=probe.seed).decode()
     return PROMPT + "\n\n" + filler[:pad]
 
 
@@ -258,7 +258,7 @@ def _stop(proc: subprocess.Popen) -> None:
 
 def _run_print(probe: Probe, env: dict[str, str], project: str, debug_file: str,
                deadline: float, res: ClaudeCodeRun, args: tuple[str, ...] = ()) -> None:
-    cmd = [*probe.extra.get("wrap", ()), runtime_binary(probe), CLI, "-p", "--output-format", "stream-json",
+    cmd = [*probe.wrap, runtime_binary(probe), CLI, "-p", "--output-format", "stream-json",
            "--verbose", "--include-partial-messages", "--debug-file", debug_file, *args]
     t0 = time.monotonic()
     proc = subprocess.Popen(cmd, cwd=project, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
@@ -365,7 +365,7 @@ class Tui:
         env = _env(probe, home, self.probe_id, "xterm-256color")
         self.master, slave = os.openpty()
         _winsize(slave)
-        cmd = [*probe.extra.get("wrap", ()), runtime_binary(probe), CLI, "--debug-file", debug_file, *args]
+        cmd = [*probe.wrap, runtime_binary(probe), CLI, "--debug-file", debug_file, *args]
         self.t0 = time.monotonic()
         try:
             self.proc = subprocess.Popen(cmd, cwd=project, env=env, stdin=slave, stdout=slave, stderr=slave,
@@ -577,16 +577,14 @@ def make_home(root: str, key: str) -> tuple[str, str]:
 
 
 def runtime_binary(probe: Probe) -> str | None:
-    """The program that runs cli.js for this probe (probe.extra["runtime"], default node)."""
-    if probe.extra.get("runtime", "node") == "bun":
+    """The program that runs cli.js for this probe (probe.runtime, default node)."""
+    if probe.runtime == "bun":
         return BUN if os.access(BUN, os.X_OK) else None
     return node_binary()
 
 
 def _check(probe: Probe) -> str:
-    mode = probe.extra.get("mode", "print")
-    check_choice("Probe.extra.mode", mode, MODES)
-    check_choice("Probe.extra.runtime", probe.extra.get("runtime", "node"), RUNTIMES)
+    mode = probe.mode  # mode and runtime are checked by Probe itself
     if probe.protocol != "http1":
         raise ConfigError("Probe.protocol", probe.protocol,
                           "http1 (Claude Code 2.1.104 on Node speaks HTTP/1.1 only)")
@@ -616,7 +614,7 @@ def run_in_home(probe: Probe, home: str, project: str, debug_file: str,
     session there can be resumed with args=("--resume", SESSION_ID). Only the session
     records written during this run are parsed."""
     mode = _check(probe)
-    deadline = float(probe.extra.get("deadline") or default_deadline(probe))
+    deadline = probe.deadline or default_deadline(probe)
     res = ClaudeCodeRun(mode=mode)
     if mode == "print":
         probe_id = retries.new_probe_id()
@@ -640,7 +638,7 @@ def turn_in(tui: Tui, probe: Probe, text: str,
     turn's parameters for the record and its deadline (the process's environment, set when
     the Tui started, stays), `submit_at` as in Tui.turn. Only the origin's records from
     this turn on count (every turn has the Tui's probe id)."""
-    deadline = float(probe.extra.get("deadline") or default_deadline(probe))
+    deadline = probe.deadline or default_deadline(probe)
     res = ClaudeCodeRun(mode="interactive")
     debug_from = os.path.getsize(tui.debug_file) if os.path.exists(tui.debug_file) else 0
     since = time.time()
@@ -664,7 +662,7 @@ def finish(probe: Probe, probe_id: str, res: ClaudeCodeRun, debug_file: str, deb
     except OSError:
         pass
     said = 1 + max(len(res.api_retries), len(res.api_errors)) + (1 if res.fell_back else 0)
-    res.origin_all = retries.collect(probe.extra, probe_id, keep=keep, expect=said,
+    res.origin_all = retries.collect(probe, probe_id, keep=keep, expect=said,
                                     timeout=collect_timeout)
     if res.origin_all is not None:
         res.origin = retries.summarize(r for r in res.origin_all.records if is_main(r))

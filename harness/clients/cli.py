@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from dataclasses import fields
 from typing import Any, NoReturn
 
 from netem.errors import ConfigError, OneLineParser
@@ -76,7 +77,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--api-key-env", metavar="VAR", help="variable holding the API key")
     p.add_argument("--lab-stream", metavar="JSON", help="mock only: x-resetlab-stream (object)")
     p.add_argument("--lab-plan", metavar="JSON", help="mock only: x-resetlab-plan (list of rules)")
-    p.add_argument("--extra", metavar="JSON", help="client-specific knobs (object)")
+    p.add_argument("--extra", metavar="JSON", help="more Probe fields (object): seed, idle_timeout, headers, ...")
     p.set_defaults(func=run)
     return p
 
@@ -183,8 +184,13 @@ def probe_from_args(args: argparse.Namespace) -> tuple[str, Probe]:
     if args.lab_plan is not None:
         kw["lab_plan"] = _json("--lab-plan", args.lab_plan, list, "a JSON list of rules")
         _mock_header("--lab-plan", kw["lab_plan"])
-    if args.extra is not None:
-        kw["extra"] = _json("--extra", args.extra, dict, "a JSON object")
+    if args.extra is not None:  # more of the Probe's typed fields (seed, idle_timeout, headers, mode, ...)
+        extra = _json("--extra", args.extra, dict, "a JSON object")
+        known = {f.name for f in fields(Probe)} - set(kw) - {"origin_records"}
+        for key, value in extra.items():
+            if key not in known:
+                _fail(f"--extra.{key}", value, "a Probe field: " + ", ".join(sorted(known)))
+            kw[key] = tuple(value) if key == "wrap" and isinstance(value, list) else value
     try:
         probe = Probe(**kw)
     except ConfigError as exc:

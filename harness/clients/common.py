@@ -24,14 +24,21 @@ def api_key(probe: Probe) -> str:
     return os.environ.get(probe.api_key_env) or LAB_KEY
 
 
-def lab_headers(probe: Probe, probe_id: str) -> dict[str, str]:
-    """Request headers every runner adds: the probe id, and the mock's per-request knobs."""
-    headers = {PROBE_ID_HEADER: probe_id}
+def mock_headers(probe: Probe) -> dict[str, str]:
+    """The mock origin's per-request knobs (x-resetlab-stream / -plan), then the probe's own
+    extra headers: written here once for every client."""
+    headers = {}
     if probe.lab_stream is not None:
         headers["x-resetlab-stream"] = json.dumps(probe.lab_stream, separators=(",", ":"))
     if probe.lab_plan is not None:
         headers["x-resetlab-plan"] = json.dumps(probe.lab_plan, separators=(",", ":"))
+    headers.update({str(k).lower(): str(v) for k, v in probe.headers.items()})
     return headers
+
+
+def lab_headers(probe: Probe, probe_id: str) -> dict[str, str]:
+    """Request headers every real-client runner adds: the probe id, and mock_headers."""
+    return {PROBE_ID_HEADER: probe_id, **mock_headers(probe)}
 
 
 def request_body(probe: Probe, *, stream: bool | None = None) -> dict[str, Any]:
@@ -40,7 +47,7 @@ def request_body(probe: Probe, *, stream: bool | None = None) -> dict[str, Any]:
 
     stream = probe.stream if stream is None else stream
     raw = build_body(probe.size, stream=stream, model=probe.model, max_tokens=probe.max_tokens,
-                     seed=int(probe.extra.get("seed", 0)))
+                     seed=probe.seed)
     return json.loads(raw)
 
 

@@ -20,8 +20,8 @@ Measured with SDK 1.14.0 on Node 20 (undici's fetch, HTTP/1.1):
 e.g. "TypeError: terminated <- Error: read ECONNRESET [ECONNRESET]".
 
 The SDK's `timeout` covers only the fetch (until response headers): a stream stalled after
-headers is ended by our own deadline, probe.extra["deadline"] seconds (default
-probe.timeout + 5), reported as timeout(body). probe.extra["think_time"]: a HEAD / first
+headers is ended by our own deadline, probe.deadline seconds (default
+probe.timeout + 5), reported as timeout(body). probe.think_time: a HEAD / first
 opens a pooled connection, idle this long before the probe reuses it.
 """
 
@@ -92,12 +92,12 @@ def run(probe: Probe) -> ProbeRecord:
     ensure_npm(FOLDER)
     probe_id = retries.new_probe_id()
     body = request_body(probe)
-    deadline = float(probe.extra.get("deadline", probe.timeout + 5.0))
+    deadline = probe.deadline if probe.deadline is not None else probe.timeout + 5.0
     spec = {"base_url": probe.base_url, "api_key": api_key(probe), "body": body,
             "stream": probe.stream, "max_retries": probe.max_retries,
             "timeout_ms": probe.timeout * 1000, "deadline_ms": deadline * 1000,
             "headers": lab_headers(probe, probe_id), "ca_path": probe.ca_path,
-            "think_ms": float(probe.extra.get("think_time") or 0) * 1000}
+            "think_ms": (probe.think_time or 0) * 1000}
     env = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")}
     if probe.ca_path:
         env["NODE_EXTRA_CA_CERTS"] = probe.ca_path
@@ -111,7 +111,7 @@ def run(probe: Probe) -> ProbeRecord:
         raise RuntimeError(f"node probe failed: {out['fatal']}")
     obs = observation(out)
     outcome = classify(obs)
-    view = retries.collect(probe.extra, probe_id, expect=int(out.get("attempts") or 1))
+    view = retries.collect(probe, probe_id, expect=int(out.get("attempts") or 1))
     starts = [s / 1000 for s in out.get("attempt_starts_ms") or []]
     if view is not None and view.attempts:
         attempts, delays = view.attempts, view.delays

@@ -8,7 +8,7 @@ the SDK (model, max_tokens, system, messages, tools). Lab headers (x-resetlab-pl
 x-resetlab-stream, x-resetlab-probe-id) go in `extra_headers`. httpx event hooks record each
 attempt's start, its response headers (time, status, request-id, cf-ray) even when the body
 later fails; the SDK's own retry loop stays untouched (the SDK's default transport, with its
-60/60/5 keepalive, unless probe.keepalive asks for another). probe.extra["think_time"]: a
+60/60/5 keepalive, unless probe.keepalive asks for another). probe.think_time: a
 HEAD / first opens a pooled connection, idle this long before the probe reuses it.
 
 How what the SDK raised becomes an Observation (measured with anthropic 2.14 / httpx2):
@@ -243,7 +243,7 @@ def run(probe: Probe) -> ProbeRecord:
     http = _http_client(probe, tap)
     client = anthropic.Anthropic(base_url=probe.base_url, api_key=api_key(probe),
                                  max_retries=probe.max_retries, timeout=probe.timeout, http_client=http)
-    think = probe.extra.get("think_time")
+    think = probe.think_time
     if think:  # the probe reuses a pooled connection left idle this long (HEAD / opens it)
         http.head(probe.base_url.rstrip("/") + "/", headers={"x-api-key": api_key(probe)})
         time.sleep(float(think))
@@ -274,7 +274,7 @@ def run(probe: Probe) -> ProbeRecord:
     outcome = classify(obs)
     if t_fail is None and outcome.kind != "completed":
         t_fail = t_total  # e.g. truncated_clean: the end itself was the failure
-    view = retries.collect(probe.extra, probe_id, expect=len(tap.starts))
+    view = retries.collect(probe, probe_id, expect=len(tap.starts))
     if view is not None and view.attempts:
         attempts, delays = view.attempts, view.delays
         request_bytes = view.records[0].get("body_bytes", 0)

@@ -16,7 +16,7 @@ socket's and the protocol's own view, which is what ``outcome.classify`` needs:
                  go on: it ends as whatever ends it (complete, RST_STREAM, RST), or as
                  goaway when the connection then closes (FIN) first
     timeout      our own timers: connect (TCP + TLS) and headers share probe.timeout from
-                 the start; body = probe.extra["idle_timeout"] (default probe.timeout) of
+                 the start; body = probe.idle_timeout (default probe.timeout) of
                  silence while we wait on the socket (our own pacing/pauses don't count);
                  a kernel ETIMEDOUT (keepalive / user timeout) is reported as timeout too
     connect_error  TCP connect failed (errno, e.g. ECONNREFUSED 111), name resolution
@@ -37,10 +37,10 @@ backlog reaches the server), read_pauses ((after_seconds since the request start
 pause_seconds)), h2_window (our INITIAL_WINDOW_SIZE, and the connection window raised to
 it; credit is returned only for DATA the client has read, so pacing backs up to the
 server), canary (a second connection, HEAD / then idle; reported under
-``record.probe["canary"]``). ``probe.extra``: idle_timeout, connect_timeout, rcvbuf,
+``record.probe["canary"]``), and the typed knobs idle_timeout, connect_timeout, rcvbuf,
 user_timeout (TCP_USER_TIMEOUT seconds), congestion (TCP_CONGESTION), headers (extra
-request headers), seed (body seed), canary_timeout (seconds the canary may take to
-connect and answer HEAD /, at the start and at the end; default min(3, probe.timeout)).
+request headers), seed (body seed), think_time, canary_timeout (seconds the canary may take
+to connect and answer HEAD /, at the start and at the end; default min(3, probe.timeout)).
 
 What the record's ``probe`` dict adds to the Probe's fields: ``api_key`` ("env" when the
 key came from ``probe.api_key_env``, "dummy" otherwise; never the key), ``sockopts``
@@ -75,6 +75,7 @@ import trio
 from harness.outcome import Observation, ProbeRecord, classify
 from netem.errors import ConfigError
 
+from .common import mock_headers
 from .conn import Conn, Deadline, HandshakeEOF, Pacer
 from .context import build_body
 from .probe import Probe
@@ -145,8 +146,6 @@ class Target:
 # --- socket options -----------------------------------------------------------------------
 
 def _configure(probe: Probe):
-    extra = probe.extra
-
     def configure(sock) -> None:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         if probe.keepalive is not None:
@@ -155,13 +154,12 @@ def _configure(probe: Probe):
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE, idle)
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL, max(1, round(probe.keepalive / 3)))
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT, 3)
-        if probe.read_pace is not None or extra.get("rcvbuf"):
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, int(extra.get("rcvbuf") or PACED_RCVBUF))
-        if extra.get("user_timeout"):
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT,
-                            int(float(extra["user_timeout"]) * 1000))
-        if extra.get("congestion"):
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_CONGESTION, str(extra["congestion"]).encode())
+        if probe.read_pace is not None or probe.rcvbuf:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, int(probe.rcvbuf or PACED_RCVBUF))
+        if probe.user_timeout:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT, int(probe.user_timeout * 1000))
+        if probe.congestion:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_CONGESTION, probe.congestion.encode())
 
     return configure
 
@@ -608,7 +606,7 @@ class Canary:
         self._status: int | None = None
         self._sid: int | None = None
         self.heads = 0
-        self.timeout = float(probe.extra.get("canary_timeout", min(3.0, probe.timeout)))
+        self.timeout = probe.canary_timeout if probe.canary_timeout is not None else min(3.0, probe.timeout)
 
     def _die(self, end: str, **detail: Any) -> None:
         if self.end is None:
@@ -744,8 +742,8 @@ class Canary:
 
 def _configure_canary(probe: Probe):
     """The canary is the probe's twin (keepalive, congestion) but no slow reader."""
-    extra = {k: v for k, v in probe.extra.items() if k in ("user_timeout", "congestion")}
-    return _configure(Probe(base_url=probe.base_url, keepalive=probe.keepalive, extra=extra))
+    return _configure(Probe(base_url=probe.base_url, keepalive=probe.keepalive, user_timeout=probe.user_timeout,
+                            congestion=probe.congestion))
 
 
 # --- one probe --------------------------------------------------------------------------------
@@ -756,19 +754,14 @@ def _request_headers(probe: Probe) -> tuple[list[tuple[str, str]], str]:
     headers = [("x-api-key", key or "lab-key"), ("anthropic-version", "2023-06-01"),
                ("content-type", "application/json"), ("accept", "application/json"),
                ("x-stainless-retry-count", "0"), ("user-agent", USER_AGENT)]
-    if probe.lab_stream is not None:
-        headers.append(("x-resetlab-stream", json.dumps(probe.lab_stream, separators=(",", ":"))))
-    if probe.lab_plan is not None:
-        headers.append(("x-resetlab-plan", json.dumps(probe.lab_plan, separators=(",", ":"))))
-    for name, value in (probe.extra.get("headers") or {}).items():
-        headers.append((str(name).lower(), str(value)))
+    headers += mock_headers(probe).items()
     return headers, source
 
 
 async def _exchange(st: _State, probe: Probe, target: Target, headers, body: bytes) -> None:
-    connect_deadline = st.t0 + float(probe.extra.get("connect_timeout", probe.timeout))
+    connect_deadline = st.t0 + (probe.connect_timeout if probe.connect_timeout is not None else probe.timeout)
     lim = _Limits(headers_deadline=st.t0 + probe.timeout,
-                  idle=float(probe.extra.get("idle_timeout", probe.timeout)))
+                  idle=probe.idle_timeout if probe.idle_timeout is not None else probe.timeout)
     try:
         conn = await Conn.connect(target.host, target.port,
                                   deadline=min(connect_deadline, lim.headers_deadline),
@@ -805,7 +798,7 @@ async def _exchange(st: _State, probe: Probe, target: Target, headers, body: byt
         async with trio.open_nursery() as nursery:
             nursery.start_soon(conn.writer)
             try:  # caught here, not outside: newer trio wraps nursery errors in groups
-                think = probe.extra.get("think_time")
+                think = probe.think_time
                 if think and st.protocol == "http/1.1":
                     h = await _h1_warmup(conn, target, headers, lim, float(think))
                     if isinstance(h, str):
@@ -816,7 +809,7 @@ async def _exchange(st: _State, probe: Probe, target: Target, headers, body: byt
                     lim = _Limits(headers_deadline=st.t0 + probe.timeout, idle=lim.idle)
                     await _h1(st, conn, target, headers, body, lim, h)
                 elif think:
-                    raise ConfigError("Probe.extra.think_time", think, "HTTP/1.1 probes only (pooled reuse)")
+                    raise ConfigError("Probe.think_time", think, "HTTP/1.1 probes only (pooled reuse)")
                 elif st.protocol == "http/1.1":
                     await _h1(st, conn, target, headers, body, lim)
                 else:
@@ -837,7 +830,7 @@ async def probe_async(probe: Probe) -> ProbeRecord:
     """
     target = Target.from_probe(probe)
     body = build_body(probe.size, stream=probe.stream, model=probe.model,
-                      max_tokens=probe.max_tokens, seed=int(probe.extra.get("seed", 0)))
+                      max_tokens=probe.max_tokens, seed=probe.seed)
     headers, key_source = _request_headers(probe)
     info = probe.public()
     info["api_key"] = key_source

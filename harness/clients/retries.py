@@ -7,7 +7,7 @@ at the origin. Every runner tags each request of one probe with a unique header,
     x-resetlab-probe-id: <PROBE_ID>          (new_probe_id())
 
 which the origin's request log keeps (``headers`` of each record). How a runner gets the
-log, from ``probe.extra`` (first that is set):
+log, from the Probe (first that is set):
 
     origin_records   a callable returning the records (e.g. ``lambda: list(info.records)``),
                      or the live sequence itself (``OriginThread(...).info.records``, a deque)
@@ -32,13 +32,10 @@ import os
 import time
 import uuid
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from typing import Any
 
 PROBE_ID_HEADER = "x-resetlab-probe-id"
-# Keys of probe.extra that carry the origin's log; they are not probe parameters and are
-# left out of the record's `probe` (a callable or a deque is not JSON).
-ORIGIN_KEYS = ("origin_records", "origin_log")
 
 
 def new_probe_id() -> str:
@@ -95,14 +92,14 @@ def summarize(records: Iterable[dict]) -> OriginView:
     return OriginView(sorted(records, key=lambda r: r["ts"]))
 
 
-def origin_source(extra: dict[str, Any]) -> Callable[[], list[dict]] | None:
-    """A function returning the origin's current records, from probe.extra (see above)."""
-    src = extra.get("origin_records")
+def origin_source(probe: Any) -> Callable[[], list[dict]] | None:
+    """A function returning the origin's current records, from the probe (see above)."""
+    src = probe.origin_records
     if src is not None:
         if callable(src):
             return lambda: list(src())
         return lambda: list(src)
-    path = extra.get("origin_log")
+    path = probe.origin_log
     if path:
         return lambda: _read_log(path)
     return None
@@ -123,12 +120,12 @@ def _read_log(path: str) -> list[dict]:
     return out
 
 
-def collect(extra: dict[str, Any], probe_id: str, *, keep: Callable[[dict], bool] | None = None,
+def collect(probe: Any, probe_id: str, *, keep: Callable[[dict], bool] | None = None,
             expect: int = 1, settle: float = 0.25, timeout: float = 5.0) -> OriginView | None:
     """This probe's requests once at least `expect` are logged (the attempts the client
     itself counted) and the log has been quiet for `settle` seconds; at most `timeout`
-    seconds. None when probe.extra names no origin log."""
-    source = origin_source(extra)
+    seconds. None when the probe names no origin log."""
+    source = origin_source(probe)
     if source is None:
         return None
     started = time.monotonic()
@@ -148,8 +145,5 @@ def collect(extra: dict[str, Any], probe_id: str, *, keep: Callable[[dict], bool
 
 
 def public_probe(probe: Any) -> dict[str, Any]:
-    """The probe's parameters for the record: without the origin-log handles in `extra`
-    (a callable or a deque is not JSON), everything else made JSON-safe."""
-    d = {f.name: getattr(probe, f.name) for f in fields(probe)}
-    d["extra"] = {k: v for k, v in (d.get("extra") or {}).items() if k not in ORIGIN_KEYS}
-    return json.loads(json.dumps(d, default=repr))
+    """The probe's parameters for the record (Probe.public: no origin-log handles), made JSON-safe."""
+    return json.loads(json.dumps(probe.public(), default=repr))

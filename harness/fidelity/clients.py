@@ -36,23 +36,22 @@ class Client:
         return None
 
     def probe(self, base: Probe, event: Event) -> Probe:
-        extra = dict(base.extra)
         kw: dict = {"timeout": 10.0}
         if self.runner == "claude-code":
             # interactive: the mode that writes api_error records (the field report's); no
             # compaction of a large prompt (as the workload runner), so failures stay API errors
-            extra.update(mode="interactive", runtime=self.runtime or "node", env=dict(NO_COMPACT_ENV))
-            extra["deadline"] = 14.0 if event.watchdog else 30.0
+            kw.update(mode="interactive", runtime=self.runtime or "node", env=dict(NO_COMPACT_ENV))
+            kw["deadline"] = 14.0 if event.watchdog else 30.0
         if event.watchdog:
             kw["timeout"] = 3.0 if self.runner == "raw" else 2.0
-            extra["idle_timeout"] = 2.0
+            kw["idle_timeout"] = 2.0
             if self.runner == "node-sdk":
-                extra["deadline"] = 4.0
+                kw["deadline"] = 4.0
         if event.think is not None:
-            extra["think_time"] = event.think
+            kw["think_time"] = event.think
         return dataclasses.replace(base, size=event.size, lab_plan=list(event.plan) or None,
                                    lab_stream=dict(event.stream), max_retries=1,
-                                   protocol="h2c" if event.h2 else "http1", extra=extra, **kw)
+                                   protocol="h2c" if event.h2 else "http1", **kw)
 
 
 CLIENTS: tuple[Client, ...] = (

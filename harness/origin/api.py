@@ -18,6 +18,7 @@ response. ``x-resetlab-plan`` replaces the server's plan for that request;
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sys
 import time
@@ -60,6 +61,7 @@ class Request:
         self.stream_json: dict | None = None
         self.plan_source: str | None = None
         self.error: str | None = None
+        self.body_digest: str | None = None  # sha256 of the whole body, once read (tells bodies apart)
         # trio's clock is monotonic; the log wants Unix times.
         self.clock_offset = time.time() - trio.current_time()
         self.t0 = self.inj.t0
@@ -73,7 +75,7 @@ class Request:
             "ts": self.unix(self.t0), "request_id": ex.request_id, "conn": ex.conn_id,
             "stream_id": ex.stream_id, "client": f"{ex.client[0]}:{ex.client[1]}",
             "protocol": ex.protocol, "method": ex.method, "path": ex.target,
-            "headers": redact_headers(ex.headers), "body_bytes": inj.body_bytes,
+            "headers": redact_headers(ex.headers), "body_bytes": inj.body_bytes, "body_sha256": self.body_digest,
             "attempt": self.attempt[0] if self.attempt else None,
             "attempt_source": self.attempt[1] if self.attempt else None,
             "status": inj.status, "error_type": inj.error_type, "served": self.served,
@@ -165,7 +167,9 @@ async def _read_body(req: Request) -> bytes:
         chunks.append(chunk)
         await inj.checkpoint()
     inj.t_body = trio.current_time()
-    return b"".join(chunks)
+    body = b"".join(chunks)
+    req.body_digest = hashlib.sha256(body).hexdigest()[:16]
+    return body
 
 
 async def _check_auth_and_json(req: Request, body: bytes) -> dict | None:

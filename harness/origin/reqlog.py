@@ -11,6 +11,7 @@ Record schema (one line per request, written when the request is over):
     method, path    str     path is the full request target (query included)
     headers         {str: str}  request headers, lower-case names, credentials redacted
     body_bytes      int     request-body bytes received
+    body_sha256     str|null  first 16 hex digits of the body's SHA-256, once read whole
     attempt         int|null, attempt_source: x-stainless-retry-count | x-resetlab-attempt | counter
     status          int|null  response status sent (null: none was sent)
     error_type      str|null  error.type of an error response

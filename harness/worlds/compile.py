@@ -124,16 +124,17 @@ def compile_probe(spec: ProbeSpec, plan: LabPlan, base_url: str, origin_log: str
     lab = SimpleNamespace(**lab_values(spec, s))
     # TCP keepalive counts whole seconds (>= 1): round up, and worlds keep margins for it
     keepalive = None if lab.keepalive is None else max(1, math.ceil(lab.keepalive))
-    extra = {"idle_timeout": lab.idle_timeout or plan.client_idle_timeout,
-             "origin_log": origin_log,  # real clients count retries at the origin
-             **({"think_time": lab.think_time} if spec.think_time else {})}
     stream = lab_stream(spec, s)
     # the lab's own upload time is unscaled: allow 2 MB/s on top (h2 in Python is slow)
     timeout = max(5.0, 4 * (lab.duration + lab.longest_idle) + 5.0) + spec.size / 2e6
     if lab.read_pace:  # a slow reader takes the response's bytes / its pace, at least
         timeout += (stream["deltas"] * RESPONSE_BYTES_PER_DELTA + RESPONSE_BYTES) / lab.read_pace
+    timeout = min(timeout, 86400.0)  # Probe's ceiling (a day)
     return Probe(base_url=base_url, size=spec.size, stream=spec.stream,
                  protocol="h2c" if spec.protocol == "h2c" else "http1",
                  keepalive=keepalive, read_pace=lab.read_pace, canary=spec.canary, h2_window=spec.h2_window,
-                 timeout=timeout, lab_stream=stream, extra=extra)
+                 timeout=timeout, lab_stream=stream, seed=spec.seed,
+                 idle_timeout=lab.idle_timeout or plan.client_idle_timeout,
+                 think_time=lab.think_time or None,
+                 origin_log=origin_log or None)  # real clients count retries at the origin
 
