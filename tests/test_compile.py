@@ -54,7 +54,8 @@ def _leaf(v):
         if isinstance(v, tuple) else v
 
 
-@pytest.mark.parametrize("cls, extra", [(EdgePolicy, {}), (When, {}), (StreamSpec, {}), (Outages, {})])
+@pytest.mark.parametrize("cls, extra", [(EdgePolicy, {}), (When, {}), (StreamSpec, {}),
+                                        (Outages, {"period_s": 100.0, "down_s": 40.0})])
 def test_every_tagged_field_of_a_schema_is_scaled(cls, extra):
     obj = _sample(cls, **extra)
     s = 0.25
@@ -149,7 +150,8 @@ def worlds(draw, family: str | None = None) -> World:
     if family == "h2":
         return h2.world(ping_interval=draw(st.none() | durations), nat_timeout=draw(durations))
     if family == "h3":
-        return h3.world(period_s=draw(durations), down_s=draw(durations), rate_per_s=draw(st.sampled_from((0.0,)) | logs(1e-5, 0.1)),
+        period = draw(durations)
+        return h3.world(period_s=period, down_s=period * draw(st.floats(0.01, 0.99)), rate_per_s=draw(st.sampled_from((0.0,)) | logs(1e-5, 0.1)),
                         mean_s=draw(durations), client_idle_timeout=draw(durations))
     if family == "h4":
         return h4.world(stall_limit=draw(durations))
