@@ -10,7 +10,14 @@ CONCURRENT_BYTES = 32_000_000
 
 
 def run_cell(cell: Cell, world_runner) -> None:
-    rw = world_runner(cell.world)
+    records = probe_cell(cell, world_runner)
+    problem = check(cell, records)
+    assert problem is None, f"{cell.id}: {problem}"
+
+
+def probe_cell(cell: Cell, world_runner, backend: str = "auto") -> list:
+    """Run the cell's repeats in its world (on `backend`); their records, appended to the run's."""
+    rw = world_runner(cell.world, backend)
     if cell.world.outages.active or cell.probe.size * cell.repeats > CONCURRENT_BYTES:
         # Outage worlds keep their repeats in sequence: concurrent repeats would meet the
         # same outage together and their outcomes would not be independent draws. So do
@@ -28,5 +35,4 @@ def run_cell(cell: Cell, world_runner) -> None:
         with ThreadPoolExecutor(max_workers=cell.repeats) as pool:
             records = results([pool.submit(rw.probe, replace(cell.probe, seed=i)) for i in range(cell.repeats)])
     append_records(records, cell.id)
-    problem = check(cell, records)
-    assert problem is None, f"{cell.id}: {problem}"
+    return records

@@ -81,7 +81,8 @@ def main(argv: list[str] | None = None) -> int:
     c.set_defaults(fn=cmd_cleanup)
     b = sub.add_parser("bench", help="delay error, throughput, CPU, setup/teardown time")
     b.add_argument("--json", action="store_true", help="one JSON object per line")
-    b.add_argument("--backend", default="userspace", choices=("userspace", "kernel"))
+    b.add_argument("--backend", default="userspace", choices=("userspace", "kernel", "both"),
+                   help="both: each delay on userspace and kernel, with kernel/userspace ratios")
     b.add_argument("--delays", default="0,20,100", help="one-way delays in ms, comma-separated")
     b.add_argument("--seconds", type=float, default=3.0, help="bulk transfer duration")
     b.set_defaults(fn=cmd_bench)

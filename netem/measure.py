@@ -49,11 +49,17 @@ class DelaySample:
         return statistics.median(self.delays)
 
 
+SO_RCVBUFFORCE = 33  # <asm-generic/socket.h>; not exported by Python's socket module
+
+
 def udp_probe(topo: Topology, src: str, dst: str, count: int, interval: float = 0.002,
               port: int = 9009, payload: int = 64, drain: float = 0.5) -> DelaySample:
     """Send `count` stamped datagrams src->dst, `interval` apart; collect what arrives."""
     rx = topo[dst].socket(socket.AF_INET, socket.SOCK_DGRAM)
     tx = topo[src].socket(socket.AF_INET, socket.SOCK_DGRAM)
+    # room for every datagram: a receiver thread held off the CPU (a loaded machine, an
+    # emulated VM) must not turn into loss that the link did not cause
+    rx.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, 16 << 20)
     rx.bind((topo[dst].address, port))
     rx.settimeout(0.05)
     received: list[tuple[int, float]] = []

@@ -53,7 +53,7 @@ def tbf_options(profile: LinkProfile) -> dict:
 
 def netem_options(profile: LinkProfile) -> dict:
     opts: dict = {"delay": int(profile.delay_ms * 1000), "jitter": int(profile.jitter_ms * 1000),
-                  "limit": profile.limit_packets}
+                  "limit": profile.limit_packets, "seed": profile.seed}
     if profile.loss_pct:
         opts["loss"] = profile.loss_pct
     if profile.gilbert_elliott:
@@ -153,8 +153,17 @@ def _timing_neutral(lk) -> bool:
             and not lk.shape.through_emulator)
 
 
-def install_gemodel_support() -> None:
-    """pyroute2's netem plugin cannot encode TCA_NETEM_LOSS; add Gilbert-Elliott to it.
+# netem's netlink attributes after pyroute2's last one (TCA_NETEM_RATE = 6), in the kernel's order
+NETEM_LATER_ATTRS = (("TCA_NETEM_ECN", "uint32"), ("TCA_NETEM_RATE64", "uint64"), ("TCA_NETEM_PAD", "none"),
+                     ("TCA_NETEM_LATENCY64", "int64"), ("TCA_NETEM_JITTER64", "int64"),
+                     ("TCA_NETEM_SLOT", "none"), ("TCA_NETEM_SLOT_DIST", "none"),
+                     ("TCA_NETEM_PRNG_SEED", "uint64"))
+
+
+def install_netem_extensions() -> None:
+    """Teach pyroute2's netem plugin what it cannot encode: Gilbert-Elliott loss
+    (TCA_NETEM_LOSS) and the RNG seed (TCA_NETEM_PRNG_SEED, Linux >= 6.3; older kernels
+    ignore the attribute and draw from an unseeded RNG, and do not report it back).
 
     The kernel's struct tc_netem_gemodel is {p, r, h, k1} as u32 probabilities: h is
     P(delivery in the bad state) and k1 P(loss in the good state); tc's command line
@@ -164,7 +173,7 @@ def install_gemodel_support() -> None:
     from pyroute2.netlink.rtnl.tcmsg import sched_netem
     from pyroute2.netlink.rtnl.tcmsg.common import percent2u32
 
-    if getattr(sched_netem, "_resetlab_gemodel", False):
+    if getattr(sched_netem, "_resetlab_extended", False):
         return
 
     class netem_loss(nla):
@@ -174,24 +183,28 @@ def install_gemodel_support() -> None:
             fields = (("p", "I"), ("r", "I"), ("h", "I"), ("k1", "I"))
 
     opts = sched_netem.options
-    opts.nla_map = tuple(("TCA_NETEM_LOSS", "netem_loss") if k == "TCA_NETEM_LOSS" else (k, v)
-                         for k, v in opts.nla_map)
+    known = tuple(("TCA_NETEM_LOSS", "netem_loss") if k == "TCA_NETEM_LOSS" else (k, v)
+                  for k, v in opts.nla_map)
+    assert known[-1][0] == "TCA_NETEM_RATE", known  # the positions below are the kernel's
+    opts.nla_map = known + NETEM_LATER_ATTRS
     opts.netem_loss = netem_loss
     opts._nlmsg_base__compiled_nla = False  # recompile the (name-mangled) NLA table lazily
     base = sched_netem.get_parameters
 
     def get_parameters(kwarg):
-        ge = kwarg.get("gemodel")
-        out = base({k: v for k, v in kwarg.items() if k != "gemodel"})
+        ge, seed = kwarg.get("gemodel"), kwarg.get("seed")
+        out = base({k: v for k, v in kwarg.items() if k not in ("gemodel", "seed")})
         if ge:
             # tc's "gemodel p r 1-h 1-k": h_loss is 1-h, k_loss is 1-k (percent)
             out["attrs"].append(["TCA_NETEM_LOSS", {"attrs": [["NETEM_LOSS_GE", {
                 "p": percent2u32(ge["p"]), "r": percent2u32(ge["r"]),
                 "h": percent2u32(100 - ge["h"]), "k1": percent2u32(ge["k"])}]]}])
+        if seed is not None:
+            out["attrs"].append(["TCA_NETEM_PRNG_SEED", seed])
         return out
 
     sched_netem.get_parameters = get_parameters
-    sched_netem._resetlab_gemodel = True
+    sched_netem._resetlab_extended = True
 
 
 def kernel_netem_available() -> bool:

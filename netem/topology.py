@@ -19,6 +19,7 @@ from pyroute2 import IPRoute
 from . import names, nat, nsexec, shaping
 from .registry import RunRecord
 from .spec import TopologySpec
+from .vm import startup_factor
 
 # generous socket buffers: a 100 ms link at >1 Gbit/s needs tens of MB in flight
 TCP_MEM = "4096 262144 67108864"
@@ -219,7 +220,7 @@ class Topology:
         if all(lk.shape.is_neutral for lk in self.spec.links):
             return
         if self.backend == "kernel":
-            shaping.install_gemodel_support()
+            shaping.install_netem_extensions()
             for req in shaping.kernel_plan(self.spec, self.run_id):
                 self._tc(req)
             return
@@ -244,7 +245,7 @@ class Topology:
         proc = h.popen([sys.executable, "-S", "-m", "netem.delayline", json.dumps(cfg)],
                        stdout=subprocess.PIPE, text=True, cwd=_project_root())
         self.delay_lines[router] = proc
-        line = _readline_with_timeout(proc, READY_TIMEOUT)
+        line = _readline_with_timeout(proc, READY_TIMEOUT * startup_factor())
         if line.strip() != "ready":
             raise RuntimeError(f"delay line in {router} did not start (said {line!r}, exit {proc.poll()})")
 

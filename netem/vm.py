@@ -20,6 +20,7 @@ import os
 import re
 import shlex
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -37,6 +38,13 @@ PASS_ENV = ("PATH", "PYTHONPATH", "VIRTUAL_ENV", "LANG", "LC_ALL", "TERM")
 SECRET_RE = re.compile(r"KEY|TOKEN|SECRET|PASSWORD", re.I)
 KVM_PROBE_SECONDS = 60  # a KVM boot takes a few seconds; a broken nested KVM hangs instead
 KVM_CACHE = "/var/tmp/resetlab-vm-accel"
+GUEST_MODULES = "tun veth sch_netem sch_tbf nf_conntrack nf_nat nf_tables nft_chain_nat nft_masq nft_ct"
+
+
+def startup_factor() -> float:
+    """How much longer process startup deadlines should be here: Python starting from a 9p
+    root on an emulated CPU (a TCG guest) takes ~10x as long as on the host."""
+    return 8.0 if os.environ.get(ACCEL_ENV) == "tcg" else 1.0
 
 
 class VmError(Exception):
@@ -130,11 +138,17 @@ def guest_env() -> dict[str, str]:
 
 
 def guest_script(cmd: list[str], cwd: str, env: dict[str, str], status_dir: str) -> str:
-    """The shell line the guest runs: mark the start, run CMD where it was asked, keep its status."""
+    """The shell line the guest runs: mark the start, run CMD where it was asked, keep its status.
+
+    The modules the lab uses are loaded first, as they are on a machine that has run it:
+    the guest has no static /dev/net/tun node to autoload tun from (the userspace delay line
+    needs it), and a module loaded mid-test (nf_conntrack by the first NAT) would add
+    sysctls to the guest's own namespace, which the isolation tests compare byte for byte.
+    """
     exports = " ".join(f"{k}={shlex.quote(v)}" for k, v in sorted(env.items()))
     sd = shlex.quote(status_dir)
-    return (f": > {sd}/started; cd {shlex.quote(cwd)} && export {exports} && {shlex.join(cmd)}; "
-            f"echo $? > {sd}/rc")
+    return (f": > {sd}/started; modprobe -qa {GUEST_MODULES} 2>/dev/null; cd {shlex.quote(cwd)} && export {exports} && "
+            f"{shlex.join(cmd)}; echo $? > {sd}/rc")
 
 
 def vng_argv(kernel: str, accel: str, cpus: int, memory: str, rw_dirs: list[str], cwd: str,
@@ -192,8 +206,9 @@ def _run_streaming(argv: list[str], timeout: float | None) -> str:
     from offset 0, so `python -m netem vm ... > out.log` would have its head overwritten.
     """
     try:
+        # its own process group: vng does not exec QEMU, so stopping it means stopping both
         proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE)
+                                stderr=subprocess.PIPE, start_new_session=True)
     except OSError as e:
         raise VmError(f"cannot run {argv[0]}: {e.strerror}") from None
     last: list[str] = []
@@ -211,17 +226,32 @@ def _run_streaming(argv: list[str], timeout: float | None) -> str:
                threading.Thread(target=copy, args=(proc.stderr, sys.stderr.buffer, True), daemon=True)]
     for t in threads:
         t.start()
+    old_term = None
+    if threading.current_thread() is threading.main_thread():
+        # a SIGTERM to us (CI timeout, kill) must stop the VM too: it is in its own session
+        old_term = signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     try:
         proc.wait(timeout=timeout)
     except subprocess.TimeoutExpired:
-        proc.terminate()
-        proc.wait()
+        _stop(proc)
         raise VmError(f"the VM ran longer than --timeout {timeout:g} s and was stopped") from None
-    except KeyboardInterrupt:
-        proc.terminate()
-        proc.wait()
+    except BaseException:  # Ctrl-C, SIGTERM turned into SystemExit: no QEMU left behind
+        _stop(proc)
         raise
     finally:
+        if old_term is not None:
+            signal.signal(signal.SIGTERM, old_term)
         for t in threads:
             t.join(5)
     return last[0] if last else ""
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    except ProcessLookupError:
+        pass

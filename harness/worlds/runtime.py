@@ -23,6 +23,7 @@ from harness.clients.probe import Probe
 from harness.outcome import ProbeRecord
 from netem import Topology
 from netem.outage import running
+from netem.vm import startup_factor
 
 from .compile import compile_world
 from .model import ProbeSpec, World
@@ -125,7 +126,7 @@ def _start_server(host, args: list[str], timeout: float = 20.0) -> subprocess.Po
                       stderr=subprocess.PIPE, text=True)
     import select
 
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + timeout * startup_factor()  # longer in a TCG VM (netem vm)
     while time.monotonic() < deadline:
         r, _, _ = select.select([proc.stdout], [], [], 0.2)
         if r:

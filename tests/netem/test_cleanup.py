@@ -8,14 +8,15 @@ import time
 
 import pytest
 
+from conftest import backend_params
 from netem import nsexec
 
 from .hoststate import snapshot
 
-pytestmark = pytest.mark.netns
+pytestmark = [pytest.mark.netns, pytest.mark.parametrize("backend", backend_params())]
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-# Builds a shaped NAT world (delay line process, nft table) and starts a grandchild that
+# Builds a shaped NAT world (a delay line process or netem qdiscs, an nft table) and starts a grandchild that
 # does not die with its parent (like a daemonizing proxy would), then waits to be killed.
 CHILD = r"""
 import subprocess, sys, time
@@ -23,7 +24,7 @@ from netem import *
 spec = chain("client", "router", "server",
              shapes={"client-router": LinkShape.symmetric(LinkProfile(delay_ms=5))},
              nat=Nat("router", "router-server"))
-with Topology(spec) as topo:
+with Topology(spec, backend=sys.argv[1]) as topo:
     sh = topo["server"].popen(["sh", "-c", "sleep 600 & echo started; wait"], stdout=subprocess.PIPE)
     sh.stdout.readline()  # the grandchild exists before anyone is told the world is up
     print(topo.run_id, flush=True)
@@ -36,9 +37,9 @@ def _cli(*args):
                           timeout=60)
 
 
-def test_sigkilled_world_is_swept_by_cleanup():
+def test_sigkilled_world_is_swept_by_cleanup(backend):
     before = snapshot()
-    child = subprocess.Popen([sys.executable, "-c", CHILD], stdout=subprocess.PIPE, text=True, cwd=ROOT)
+    child = subprocess.Popen([sys.executable, "-c", CHILD, backend], stdout=subprocess.PIPE, text=True, cwd=ROOT)
     run_id = child.stdout.readline().strip()
     assert len(run_id) == 6, run_id
     mine = [n for n in nsexec.list_netns() if n.startswith(f"rl-{run_id}-")]
@@ -68,15 +69,15 @@ def test_sigkilled_world_is_swept_by_cleanup():
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
-def test_sigterm_and_ctrl_c_release_everything(sig):
+def test_sigterm_and_ctrl_c_release_everything(sig, backend):
     # A shell's background job (e.g. `.ci/run ... &`) starts with SIGINT ignored, and the child
     # would inherit that: give it the disposition a terminal's Ctrl-C meets.
-    child = subprocess.Popen([sys.executable, "-c", CHILD], stdout=subprocess.PIPE, text=True, cwd=ROOT,
+    child = subprocess.Popen([sys.executable, "-c", CHILD, backend], stdout=subprocess.PIPE, text=True, cwd=ROOT,
                              preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     run_id = child.stdout.readline().strip()
     mine = [n for n in nsexec.list_netns() if n.startswith(f"rl-{run_id}-")]
     inside = [p for n in mine for p in nsexec.pids_in_netns(n)]
-    assert len(mine) == 3 and inside  # the delay line, sh and its sleep
+    assert len(mine) == 3 and inside  # (the delay line,) sh and its sleep
     child.send_signal(sig)
     child.wait(timeout=15)
     assert not [n for n in nsexec.list_netns() if n.startswith(f"rl-{run_id}-")]
@@ -85,10 +86,11 @@ def test_sigterm_and_ctrl_c_release_everything(sig):
         assert not os.path.exists(f"/proc/{pid}") or _is_zombie(pid), pid
 
 
-def test_cleanup_leaves_live_runs_alone(make_topology):
-    from netem import chain
+def test_cleanup_leaves_live_runs_alone(make_topology, backend):
+    from netem import LinkProfile, LinkShape, chain
 
-    topo = make_topology(chain("client", "server"))
+    topo = make_topology(chain("client", "router", "server", shapes={
+        "client-router": LinkShape.symmetric(LinkProfile(delay_ms=5))}), backend)
     out = _cli("cleanup", "--dry-run").stdout
     assert topo.run_id not in out
     assert all(os.path.exists(nsexec.netns_path(h.netns)) for h in topo.hosts.values())

@@ -6,6 +6,7 @@ import time
 
 import pytest
 
+from conftest import backend_params
 from netem import (
     ConntrackTimeouts,
     LinkProfile,
@@ -20,7 +21,7 @@ from netem.outage import running
 
 from .hoststate import host_addresses, snapshot
 
-pytestmark = pytest.mark.netns
+pytestmark = [pytest.mark.netns, pytest.mark.parametrize("backend", backend_params())]
 
 
 def _full_world():
@@ -29,8 +30,8 @@ def _full_world():
                  nat=Nat("router", "router-edge", ConntrackTimeouts(established=30)))
 
 
-def test_no_path_out_from_any_host(make_topology):
-    topo = make_topology(_full_world())
+def test_no_path_out_from_any_host(make_topology, backend):
+    topo = make_topology(_full_world(), backend)
     outside = [a for a in host_addresses() if not a.startswith("127.")] + ["10.0.0.1", "1.1.1.1"]
     assert len(outside) >= 2
     for host in topo.hosts.values():
@@ -45,9 +46,9 @@ def test_no_path_out_from_any_host(make_topology):
             assert time.monotonic() - t0 < 0.5, "failed, but not at once"
 
 
-def test_host_namespace_unchanged_by_build_use_and_teardown():
+def test_host_namespace_unchanged_by_build_use_and_teardown(backend):
     before = snapshot()
-    with Topology(_full_world()) as topo:
+    with Topology(_full_world(), backend) as topo:
         # exercise shaping, NAT and both outage kinds while it lives
         with running(topo, OutageSchedule("router-edge", (Window(0, 0.2, "down"), Window(0.3, 0.2, "blackhole")))):
             time.sleep(0.6)
@@ -58,8 +59,8 @@ def test_host_namespace_unchanged_by_build_use_and_teardown():
         assert after[key] == before[key], f"host {key} changed after teardown"
 
 
-def test_names_carry_prefix_and_run_id(make_topology):
-    topo = make_topology(_full_world())
+def test_names_carry_prefix_and_run_id(make_topology, backend):
+    topo = make_topology(_full_world(), backend)
     for h in topo.hosts.values():
         assert h.netns == f"rl-{topo.run_id}-{h.name}"
         links = h.netlink(lambda ipr: [x.get("ifname") for x in ipr.get_links()])

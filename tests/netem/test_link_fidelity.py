@@ -5,18 +5,21 @@ slack on the median and 25 ms on the p99 (the userspace floor is ~0.15 ms of tim
 lateness plus Python's receive path, but these tests share 2 cores with the rest of the
 suite under -n 2, and a descheduled delay line or receiver shows up as delay), loss
 against a 99.9% binomial interval, rate within 10%. `python -m netem bench` has the real
-figures.
+figures. Under emulation (the kernel backend in a TCG VM, `python -m netem vm`) timers are
+coarse and slow: there delay is checked one-sided (never less than configured), rate as a
+cap, and the measured figures are printed.
 """
 
 import pytest
 
-from conftest import available_backends
+from conftest import backend_params, under_emulation
 from harness.stats import wilson
 from netem import GilbertElliott, LinkProfile, LinkShape, chain
 from netem.measure import tcp_throughput, udp_probe
 
 pytestmark = pytest.mark.netns
-BACKENDS = available_backends()
+BACKENDS = backend_params()
+COARSE = under_emulation()
 
 
 def _world(profile: LinkProfile, reverse: LinkProfile | None = None):
@@ -29,10 +32,12 @@ def _world(profile: LinkProfile, reverse: LinkProfile | None = None):
 def test_one_way_delay_within_tolerance(make_topology, backend, delay_ms):
     topo = make_topology(_world(LinkProfile(delay_ms=delay_ms)), backend)
     s = udp_probe(topo, "client", "server", count=300)
+    print(f"{backend} {delay_ms} ms: min {min(s.delays):.3f} median {s.median:.3f} p99 {s.percentile(99):.3f} ms")
     assert len(s.received) == 300
-    assert abs(s.median - delay_ms) < 3.0, f"median {s.median:.3f} ms for {delay_ms} ms"
     assert min(s.delays) >= delay_ms - 0.5, "a packet overtook the configured delay"
-    assert s.percentile(99) < delay_ms + 25.0
+    if not COARSE:
+        assert abs(s.median - delay_ms) < 3.0, f"median {s.median:.3f} ms for {delay_ms} ms"
+        assert s.percentile(99) < delay_ms + 25.0
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -40,7 +45,11 @@ def test_delay_is_per_direction(make_topology, backend):
     topo = make_topology(_world(LinkProfile(delay_ms=30), LinkProfile(delay_ms=5)), backend)
     fwd = udp_probe(topo, "client", "server", count=100)
     rev = udp_probe(topo, "server", "client", count=100, port=9011)
-    assert abs(fwd.median - 30) < 3.0 and abs(rev.median - 5) < 3.0, (fwd.median, rev.median)
+    print(f"{backend}: forward median {fwd.median:.3f} ms (30), reverse {rev.median:.3f} ms (5)")
+    if COARSE:  # each direction gets at least its own delay, and the short one not the long one
+        assert min(fwd.delays) >= 29.5 and 4.5 <= min(rev.delays) < 29.5, (min(fwd.delays), min(rev.delays))
+    else:
+        assert abs(fwd.median - 30) < 3.0 and abs(rev.median - 5) < 3.0, (fwd.median, rev.median)
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -49,6 +58,7 @@ def test_random_loss_inside_binomial_interval(make_topology, backend):
     topo = make_topology(_world(LinkProfile(loss_pct=pct, seed=42)), backend)
     s = udp_probe(topo, "client", "server", count=n, interval=0.0005)
     lo, hi = wilson(len(s.lost), n, z=3.29)  # 99.9% two-sided
+    print(f"{backend}: lost {len(s.lost)}/{n} for {pct}%")
     assert lo <= pct / 100 <= hi, f"lost {len(s.lost)}/{n}, interval [{lo:.4f}, {hi:.4f}]"
 
 
@@ -70,6 +80,7 @@ def test_gilbert_elliott_loss_is_bursty_with_the_right_mean(make_topology, backe
     topo = make_topology(_world(LinkProfile(gilbert_elliott=ge, seed=3)), backend)
     s = udp_probe(topo, "client", "server", count=n, interval=0.0005)
     lo, hi = wilson(len(s.lost), n, z=3.29)  # 99.9% two-sided
+    print(f"{backend}: lost {len(s.lost)}/{n}, mean {ge.mean_loss():.1f}%")
     # the runs make the effective sample smaller than n: widen by the mean burst length (1/r)
     burst = 1 / (ge.r / 100)
     slack = (hi - lo) / 2 * (burst ** 0.5)
@@ -85,4 +96,8 @@ def test_rate_within_ten_percent(make_topology, backend):
     rate = 40.0
     topo = make_topology(_world(LinkProfile(delay_ms=5, rate_mbit=rate)), backend)
     got = tcp_throughput(topo, "client", "server", seconds=4.0)["mbit"]
-    assert abs(got - rate) / rate <= 0.10, f"{got:.1f} Mbit/s for {rate}"
+    print(f"{backend}: {got:.1f} Mbit/s through a {rate} Mbit/s link")
+    if COARSE:  # an emulated CPU may not fill the link, but must never exceed it
+        assert 0 < got <= rate * 1.10, f"{got:.1f} Mbit/s for {rate}"
+    else:
+        assert abs(got - rate) / rate <= 0.10, f"{got:.1f} Mbit/s for {rate}"

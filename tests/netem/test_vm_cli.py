@@ -6,8 +6,10 @@ plays a guest that starts (runs the script it is given) or a QEMU that cannot st
 """
 
 import os
+import signal
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -29,7 +31,7 @@ def fake_vm(tmp_path):
     """A folder with a fake vng (+ qemu, busybox) and a fake kernel with sch_netem's path."""
     bindir = tmp_path / "bin"
     bindir.mkdir()
-    for exe in ("qemu-system-x86_64", "busybox"):
+    for exe in ("qemu-system-x86_64", "busybox", "modprobe"):  # the guest's modprobe: never the host's
         (bindir / exe).write_text("#!/bin/sh\nexit 0\n")
         (bindir / exe).chmod(0o755)
     kernel = tmp_path / "vmlinuz-fake"
@@ -45,7 +47,7 @@ def fake_vm(tmp_path):
 
 
 # a guest that starts: runs the script with nothing of the host's environment
-GUEST = 'for last; do :; done; exec env -i sh -c "$last"\n'
+GUEST = 'for last; do :; done; exec env -i PATH="$(dirname "$0")" /bin/sh -c "$last"\n'
 
 
 def test_command_status_and_output_come_back(fake_vm):
@@ -122,3 +124,38 @@ def test_missing_tools_without_install_is_one_line(tmp_path):
     assert r.returncode == vm.NOT_STARTED
     assert r.stderr.startswith("netem vm: missing virtme-ng (pip), qemu-system-x86 (apt)")
     assert r.stderr.rstrip().endswith("run scripts/setup.sh --vm") and r.stderr.count("\n") == 1
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+@pytest.mark.parametrize("how", ["sigterm", "timeout"])
+def test_stopping_the_command_stops_the_vm(fake_vm, tmp_path, how):
+    # a VM that runs "forever", as QEMU would: a child of vng, like the real one
+    f = fake_vm(f"sleep 600 & echo $! > {tmp_path}/qemu.pid\nwait\n")
+    e = dict(os.environ, **f["env"], PATH=f"{f['path_prefix']}:{os.environ['PATH']}")
+    args = ["--timeout", "1"] if how == "timeout" else []
+    p = subprocess.Popen([sys.executable, "-m", "netem", "vm", "--accel", "tcg", *args, "--", "true"],
+                         cwd=ROOT, env=e, stderr=subprocess.PIPE, text=True)
+    pidfile = tmp_path / "qemu.pid"
+    for _ in range(100):
+        if pidfile.exists() and pidfile.read_text().strip():
+            break
+        time.sleep(0.1)
+    qemu = int(pidfile.read_text())
+    if how == "sigterm":
+        p.send_signal(signal.SIGTERM)
+    _, err = p.communicate(timeout=30)
+    assert p.returncode == (vm.NOT_STARTED if how == "timeout" else 128 + signal.SIGTERM), err
+    if how == "timeout":
+        assert err == "netem vm: the VM ran longer than --timeout 1 s and was stopped\n"
+    for _ in range(50):
+        if not _alive(qemu):
+            break
+        time.sleep(0.1)
+    assert not _alive(qemu), "the VM outlived `netem vm`"
