@@ -1,4 +1,4 @@
-"""The fidelity matrix's quick subset in the normal suite: the HTTP clients (raw, Python SDK,
+"""The fidelity matrix's quick subset in the normal suite: the HTTP clients (raw, Python SDK, curl,
 Node SDK) x one wire event of each family (harness.fidelity.events.QUICK), ~15 s. Same checks
 as `pytest -m fidelity` (tests/test_fidelity.py): the observed mapping and the RST/FIN rules."""
 

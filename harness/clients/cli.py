@@ -6,7 +6,7 @@
         [--ca PATH] [--model M] [--max-tokens N] [--api-key-env VAR]
         [--lab-stream JSON|FILE] [--lab-plan JSON|FILE] [--extra JSON|FILE]
 
-NAME is a runner from harness.clients.registry.RUNNERS (raw, python-sdk, node-sdk,
+NAME is a runner from harness.clients.registry.RUNNERS (raw, python-sdk, node-sdk, curl,
 claude-code). BYTES may end in K or M (x1024, x1024*1024). The API key is read from the
 variable named by --api-key-env (default ANTHROPIC_API_KEY) and never printed.
 

@@ -16,6 +16,7 @@ RUNNERS: dict[str, str] = {
     "python-sdk": "harness.clients.python_sdk:run",
     "node-sdk": "harness.clients.node_sdk:run",
     "claude-code": "harness.clients.claude_code:run",
+    "curl": "harness.clients.curl:run",
 }
 
 

@@ -1,7 +1,7 @@
 """One cell of the fidelity matrix: one real client meets one wire event, under a packet tap.
 
 The cell runs in a small world (`WORLDS`: the origin straight behind the NAT router, no edge;
-or the same with a 1 s NAT timeout) from the client's namespace, with the tap capturing the
+the same with a 1 s NAT timeout; or an edge with a 1 s budget in front of the origin) from the client's namespace, with the tap capturing the
 client's connections whole (harness.wire). What it keeps: the client's own label and
 message, the wire's label and exchanges, the record's (wire-preferred) label, how many
 requests the client made and how far apart, whether it recovered, and for Claude Code its
@@ -21,6 +21,7 @@ from typing import Any
 
 from harness import wire
 from harness.clients.registry import runner
+from harness.edge.policy import EdgePolicy
 from harness.worlds.compile import LINK_LABELS
 from harness.worlds.model import ProbeSpec, World
 from harness.worlds.runtime import RunningWorld
@@ -28,13 +29,25 @@ from netem.outage import LinkFault
 from netem.tap import Tap
 
 from .clients import Client
-from .events import NAT_TIMEOUT_S, OUTAGE_S, Event
+from .events import EDGE_BUDGET_S, NAT_TIMEOUT_S, OUTAGE_S, Event
 
+
+def _edge(name: str, edge: str = "builtin", **policy) -> World:
+    return World(name=f"fidelity-{name}", hypothesis="h1", time_scale=1.0, edge=edge,
+                 edge_policy=EdgePolicy(**policy), origin_stream={"ping_interval": 0}, client_idle_timeout=10.0)
+
+
+B = EDGE_BUDGET_S
 WORLDS = {
     "origin": World(name="fidelity", hypothesis="control", time_scale=1.0, edge="none",
                     origin_stream={"ping_interval": 0}, client_idle_timeout=10.0),
     "nat": World(name="fidelity-nat", hypothesis="h2", time_scale=1.0, edge="none",
                  nat_timeout=NAT_TIMEOUT_S, origin_stream={"ping_interval": 0}, client_idle_timeout=10.0),
+    "edge-first-byte-rst": _edge("fb-rst", first_byte_timeout=B, on_limit="rst"),
+    "edge-first-byte-524": _edge("fb-524", first_byte_timeout=B, on_limit="status", status=524),
+    "edge-idle-rst": _edge("idle-rst", idle_timeout=B, on_limit="rst"),
+    "haproxy-h2c-idle": _edge("haproxy", "haproxy", idle_timeout=B, first_byte_timeout=B, on_limit="fin",
+                              client_protocol="h2c"),
 }
 RESET_FIN = {"reset": ("reset_before_headers", "reset_mid_stream"), "fin": ("fin_before_headers", "fin_mid_stream")}
 
@@ -202,7 +215,7 @@ def run_cell(worlds: Worlds, client: Client, event: Event) -> Cell:
     start = time.monotonic()
     try:
         rw = worlds.get(event.world)
-        probe = client.probe(rw.client_probe(ProbeSpec(client=client.runner)), event)
+        probe = client.probe(rw.client_probe(ProbeSpec()), event)  # the spec's client is not used
         stop = threading.Event()
         t0 = time.monotonic()
         with Tap(rw.topo, flows=("client",)) as tap:

@@ -5,6 +5,7 @@ retries, cheap enough for the whole matrix). For events marked `watchdog` the cl
 own timers are short, so silence ends in each client's own way:
 
     raw          idle_timeout 2 s (body), timeout 3 s (headers)
+    curl         --speed-time 2 (body), --max-time 3
     python-sdk   timeout 2 s (httpx: connect / read / write each)
     node-sdk     timeout 2 s (the SDK's: until headers) + our deadline 4 s (the body)
     claude-code  API_TIMEOUT_MS 2000 (headers); no body watchdog: our deadline kills it
@@ -33,6 +34,8 @@ class Client:
         """None if the cell can run, else why not."""
         if event.h2 and not self.h2c:
             return "HTTP/1.1 only"
+        if event.think is not None and self.runner == "curl":
+            return "one request per process: nothing pooled"
         return None
 
     def probe(self, base: Probe, event: Event) -> Probe:
@@ -43,7 +46,7 @@ class Client:
             kw.update(mode="interactive", runtime=self.runtime or "node", env=dict(NO_COMPACT_ENV))
             kw["deadline"] = 14.0 if event.watchdog else 30.0
         if event.watchdog:
-            kw["timeout"] = 3.0 if self.runner == "raw" else 2.0
+            kw["timeout"] = 3.0 if self.runner in ("raw", "curl") else 2.0
             kw["idle_timeout"] = 2.0
             if self.runner == "node-sdk":
                 kw["deadline"] = 4.0
@@ -58,8 +61,9 @@ CLIENTS: tuple[Client, ...] = (
     Client("raw", "raw", h2c=True),
     Client("python-sdk", "python-sdk", h2c=True),
     Client("node-sdk", "node-sdk"),
+    Client("curl", "curl", h2c=True),
     Client("claude-code", "claude-code", runtime="node", slow=True),
     Client("claude-code-bun", "claude-code", runtime="bun", slow=True),
 )
 BY_NAME = {c.name: c for c in CLIENTS}
-QUICK = ("raw", "python-sdk", "node-sdk")
+QUICK = ("raw", "python-sdk", "node-sdk", "curl")

@@ -17,6 +17,7 @@ LONG_STREAM = {"deltas": 40, "gap": 0.1}  # ~4 s: long enough to be cut by an ou
 SMALL, LARGE = 4_000, 8_000_000
 OUTAGE_S = 5.0  # longer than every client's watchdog in these cells (WATCHDOG)
 NAT_TIMEOUT_S = 1.0  # the NAT world's established timeout (real seconds)
+EDGE_BUDGET_S = 1.0  # the edge worlds' budgets (real seconds), well inside the clients' watchdogs
 THINK_S = 2.5  # idle of a pooled connection before its reuse: past the NAT timeout, inside
 # the clients' own pool limits (undici ~4 s, httpx 5 s)
 
@@ -41,7 +42,7 @@ class Event:
     stream: dict = field(default_factory=lambda: dict(STREAM))
     h2: bool = False  # an HTTP/2 event: h2c clients only
     watchdog: bool = False  # the client's own timers are short (WATCHDOG) for this event
-    world: str = "origin"  # origin | nat
+    world: str = "origin"  # harness.fidelity.cell.WORLDS
     outage: str | None = None  # down | blackhole: the access link, once the stream flows
     think: float | None = None  # the probe reuses a pooled connection idle this long
 
@@ -81,6 +82,15 @@ EVENTS: tuple[Event, ...] = (
           _at({"after_events": 4}, {"h2_goaway": {"code": 0, "last_stream_id": 0}}), h2=True),
     Event("goaway_2", "h2c GOAWAY(INTERNAL_ERROR) mid-stream",
           _at({"after_events": 4}, {"h2_goaway": {"code": 2}}), h2=True),
+    Event("edge_first_byte_rst", f"the edge's first-byte budget ({EDGE_BUDGET_S:g} s) trips: RST from the edge",
+          _at(PRE, {"stall": {"forever": True}}), world="edge-first-byte-rst"),
+    Event("edge_first_byte_524", f"the edge's first-byte budget ({EDGE_BUDGET_S:g} s) trips: 524 with headers",
+          _at(PRE, {"stall": {"forever": True}}), world="edge-first-byte-524"),
+    Event("edge_idle_rst", f"the edge's idle budget ({EDGE_BUDGET_S:g} s) trips mid-stream: RST from the edge",
+          _at({"after_events": 4}, {"stall": {"forever": True}}), world="edge-idle-rst"),
+    Event("haproxy_h2c_idle", f"haproxy's idle timeout ({EDGE_BUDGET_S:g} s) mid-stream, h2c: END_STREAM, "
+          "a silent truncation", _at({"after_events": 4}, {"stall": {"forever": True}}), h2=True,
+          world="haproxy-h2c-idle"),
     Event("outage_down", f"access link down {OUTAGE_S:g} s mid-stream", stream=dict(LONG_STREAM),
           watchdog=True, outage="down"),
     Event("outage_blackhole", f"access link blackholed {OUTAGE_S:g} s mid-stream", stream=dict(LONG_STREAM),
