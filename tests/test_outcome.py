@@ -46,7 +46,7 @@ def test_records_validate(obs, label):
 
 def test_schema_rejects_what_it_should():
     rec = ProbeRecord.from_outcome(classify(Observation("reset", 200)), "raw").to_dict()
-    for bad in ({"outcome": "exploded"}, {"client": "curl"}, {"bytes_received": -1}, {"surprise": 1},
+    for bad in ({"outcome": "exploded"}, {"client": "wget"}, {"bytes_received": -1}, {"surprise": 1},
                 {"schema_version": 2}):
         with pytest.raises(jsonschema.ValidationError):
             validate({**rec, **bad})
