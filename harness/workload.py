@@ -53,7 +53,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import random
 import shutil
 import sys
 import tempfile
@@ -65,6 +64,7 @@ from typing import Any
 
 from harness.clients import claude_code
 from harness.clients.common import api_key
+from harness.clients.context import filler
 from harness.clients.retries import PROBE_ID_HEADER
 from harness.worlds.compile import compile_world
 from harness.worlds.model import ProbeSpec
@@ -83,10 +83,6 @@ PROMPT = "Reply with one word."
 SYNTHETIC_REPLY = "Noted."
 NO_COMPACT_ENV = {"DISABLE_AUTO_COMPACT": "1", "CLAUDE_CODE_BLOCKING_LIMIT_OVERRIDE": str(10**9)}
 UPLOAD_BYTES_PER_S = 2e6  # allowance for the lab's own (unscaled) upload, as client_probe does
-WORDS = ("the of and to in is that for it as with be on not this are by from at or an was but have "
-         "file function test request stream response header connection socket reset timeout retry "
-         "client server error value return import class module config window buffer event message "
-         "token context session proxy edge origin latency budget def handle self count await").split()
 
 
 @dataclass
@@ -154,26 +150,6 @@ def _mb(n: int) -> str:
 
 
 # -- the session file ------------------------------------------------------------------------
-
-
-def filler(nbytes: int, seed: int = 0) -> str:
-    """Prose of exactly `nbytes` once JSON-encoded (a newline counts 2), ASCII only."""
-    rng = random.Random(seed)
-    parts: list[str] = []
-    size = -2  # no newline before the first line
-    while size < nbytes:
-        parts.append(" ".join(rng.choice(WORDS) for _ in range(12)))
-        size += len(parts[-1]) + 2
-    text = "\n".join(parts)
-    excess = size - nbytes
-    while excess > 0:
-        tail = len(text) - text.rfind("\n") - 1  # characters after the last newline
-        if excess <= tail:
-            text = text[:len(text) - excess]
-            break
-        text = text[:len(text) - tail - 1] + (" " if excess == tail + 1 else "")
-        excess -= tail + (1 if excess == tail + 1 else 2)
-    return text
 
 
 def _now() -> str:

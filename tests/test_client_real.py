@@ -510,3 +510,27 @@ def test_connection_refused(client, request):
     assert {"python-sdk": msg == "APIConnectionError: Connection error.",
             "node-sdk": "[ECONNREFUSED]" in msg,
             "claude-code": msg == "API Error: Unable to connect to API (ECONNREFUSED)"}[client], msg
+
+
+# Claude Code's own body (system prompt, tools) is ~100 KB: below that it cannot send less
+SIZES = {"raw": (1000, 2_000_000), "python-sdk": (1000, 2_000_000), "node-sdk": (1000, 2_000_000),
+         "claude-code": (300_000, 2_000_000)}
+
+
+@pytest.mark.parametrize("client", sorted(SIZES))
+def test_size_is_the_body_the_origin_receives(origin, client, request):
+    """probe.size means the request body's bytes on the wire, for every client: the origin's
+    request log measures within 1% of it, and the record's request_bytes is what it measured."""
+    if client in ("node-sdk", "claude-code"):
+        skip_if(NODE_SKIP)
+        request.getfixturevalue("claude_folder" if client == "claude-code" else "node_folder")
+    from harness.clients.registry import runner
+
+    for size in SIZES[client]:
+        before = len(origin.records)
+        d = checked(runner(client)(Probe(base_url=origin.url, size=size, timeout=30.0,
+                                         origin_records=origin.records)))
+        posts = [r for r in list(origin.records)[before:] if r["path"].startswith("/v1/messages")]
+        main = max(posts, key=lambda r: r["body_bytes"])  # Claude Code adds a small side request
+        assert abs(main["body_bytes"] - size) <= 0.01 * size, (client, size, main["body_bytes"])
+        assert d["request_bytes"] == main["body_bytes"] and d["probe"]["size"] == size

@@ -109,9 +109,11 @@ MODES = CC_MODES
 RUNTIMES = CC_RUNTIMES
 BUN_PACKAGE = "@oven/bun-linux-x64"
 BUN = os.path.join(FOLDER, "node_modules", *BUN_PACKAGE.split("/"), "bin", "bun")
-# Claude Code's own request body (system prompt + tools) is ~100 KB in print mode; a probe
-# larger than that gets the difference as prompt text.
-BASE_BODY = 100_000
+# Claude Code's own request body (system prompt, tools and PROMPT) in print mode: measured
+# 100244 bytes at the origin (2.1.104); a probe larger than that gets the difference as
+# prompt text, so the origin receives probe.size bytes (within 1%: tests/test_client_real.py).
+# A probe below it gets this much: the record's request_bytes says so beside probe.size.
+BASE_BODY = 100_244
 PROMPT = "Reply with one word."
 MAIN_BETA = "claude-code-20250219"  # in the anthropic-beta of the conversation requests only
 QUIET_ENV = {
@@ -231,13 +233,12 @@ def default_deadline(probe: Probe) -> float:
 
 
 def prompt_text(probe: Probe) -> str:
-    pad = max(0, probe.size - BASE_BODY)
-    if not pad:
+    pad = probe.size - BASE_BODY - 4  # "\n\n" is 4 bytes JSON-encoded
+    if pad <= 0:
         return PROMPT
-    from .context import build_body
+    from .context import filler
 
-    filler = build_body(pad, seed=probe.seed).decode()
-    return PROMPT + "\n\n" + filler[:pad]
+    return PROMPT + "\n\n" + filler(pad, seed=probe.seed)  # exactly pad bytes in the JSON body
 
 
 def _stop(proc: subprocess.Popen) -> None:

@@ -170,3 +170,29 @@ def build_body(size: int, *, stream: bool = True, model: str = DEFAULT_MODEL,
     body = _assemble(pairs, model=model, max_tokens=max_tokens, stream=stream,
                      pad=_pad(corpus, max(0, size - base)))
     return _dumps(body).encode("ascii")
+
+
+WORDS = ("the of and to in is that for it as with be on not this are by from at or an was but have "
+         "file function test request stream response header connection socket reset timeout retry "
+         "client server error value return import class module config window buffer event message "
+         "token context session proxy edge origin latency budget def handle self count await").split()
+
+
+def filler(nbytes: int, seed: int = 0) -> str:
+    """Prose of exactly `nbytes` once JSON-encoded (a newline counts 2), ASCII only."""
+    rng = random.Random(seed)
+    parts: list[str] = []
+    size = -2  # no newline before the first line
+    while size < nbytes:
+        parts.append(" ".join(rng.choice(WORDS) for _ in range(12)))
+        size += len(parts[-1]) + 2
+    text = "\n".join(parts)
+    excess = size - nbytes
+    while excess > 0:
+        tail = len(text) - text.rfind("\n") - 1  # characters after the last newline
+        if excess <= tail:
+            text = text[:len(text) - excess]
+            break
+        text = text[:len(text) - tail - 1] + (" " if excess == tail + 1 else "")
+        excess -= tail + (1 if excess == tail + 1 else 2)
+    return text
