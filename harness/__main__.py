@@ -61,15 +61,21 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from harness.interrupts import Signals
     from harness.origin.validate import SpecError
     from netem.errors import ConfigError
 
     args = build_parser().parse_args(argv)
-    try:
-        return args.func(args)
-    except (ConfigError, SpecError) as e:  # bad input found past argument parsing: one line
-        print(f"resetlab: error: {e}", file=sys.stderr)
-        return 2
+    with Signals() as args.signals:  # Ctrl-C / SIGTERM: exit 130 / 143, a 2nd one cannot cut cleanup
+        try:
+            return args.func(args)
+        except (ConfigError, SpecError) as e:  # bad input found past argument parsing: one line
+            print(f"resetlab: error: {e}", file=sys.stderr)
+            return 2
+        except KeyboardInterrupt:
+            args.signals.hold()
+            print(f"resetlab: interrupted ({args.signals.name}); what it held is released", file=sys.stderr)
+            return args.signals.exit_status
 
 
 if __name__ == "__main__":

@@ -92,11 +92,8 @@ class Progress:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from harness import engine
-    from harness.experiment.search import Settings
     from harness.report import render
-    from harness.run import falsify_running, results
     from harness.worlds import NAMES, World, by_name
-    from harness.worlds.runtime import RunningWorld
 
     if args.repeats < 1:
         return _err(f"--repeats: got {args.repeats}; allowed an integer >= 1")
@@ -116,19 +113,98 @@ def cmd_run(args: argparse.Namespace) -> int:
     if not 1 <= args.parallel <= 16:
         return _err(f"--parallel: got {args.parallel}; allowed an integer in [1, 16]")
     out = _out_dir(args.out)
+    state = _RunState(out)
+    try:
+        _probe_worlds(worlds, args, state)
+        # The falsification table first: it is what the run is for, and the mitigation
+        # sessions after it take several more minutes.
+        render(out)
+        with open(os.path.join(out, "falsification.md")) as f:
+            print(f.read().split("## ")[0].strip(), flush=True)
+        if not args.no_mitigations:
+            state.stage = "the mitigation sessions"
+            _mitigate(worlds, out, args)
+            render(out)
+            with open(os.path.join(out, "falsification.md")) as f:
+                md = f.read()
+            if "\n## Mitigations" in md:
+                print("\n## Mitigations" + md.split("\n## Mitigations", 1)[1].split("\n## ")[0].rstrip())
+    except KeyboardInterrupt:
+        # the worlds are torn down by now (context managers); further signals are only
+        # reported (harness.interrupts) while what was measured is written, marked partial
+        sig = getattr(args, "signals", None)
+        if sig is not None:
+            sig.hold()
+        name = sig.name if sig is not None else "SIGINT"
+        state.keep_unwritten()
+        reason = f"interrupted by {name} during {state.stage}"
+        write_partial(out, reason)
+        render(out)
+        print(f"\nresetlab: {reason}; partial results: {out} (falsification.json, falsification.md, "
+              "report.html, probes.jsonl; marked partial)", file=sys.stderr)
+        return sig.exit_status if sig is not None else 130
+    print(f"\nresults: {out} (falsification.json, falsification.md, report.html, probes.jsonl"
+          f"{'' if args.no_mitigations else ', mitigations.jsonl'}); alpha {engine.ALPHA}, Holm within each hypothesis")
+    return 0
+
+
+class _RunState:
+    """Where a run is, and the records of the worlds being probed (kept if it is interrupted)."""
+
+    def __init__(self, out: str):
+        self.out, self.stage = out, "start-up"
+        self.lock = threading.Lock()
+        self.unwritten: dict[str, list[dict]] = {}  # world -> records not yet in probes.jsonl
+        write_partial(out, None)  # a folder reused with --out: no stale mark
+
+    def write(self, world: str, records: list[dict] | None = None) -> None:
+        with self.lock:
+            recs = self.unwritten.pop(world, []) if records is None else records
+            self.unwritten.pop(world, None)
+            with open(os.path.join(self.out, "probes.jsonl"), "a") as f:
+                for d in recs:
+                    d["probe"]["target"] = f"world {world}"
+                    f.write(json.dumps(d, sort_keys=True) + "\n")
+
+    def keep_unwritten(self) -> None:
+        for world in list(self.unwritten):
+            self.write(world)
+
+
+def write_partial(out: str, reason: str | None) -> None:
+    """Mark the results folder partial (report.render reads the mark), or clear the mark."""
+    path = os.path.join(out, "partial.json")
+    if reason is None:
+        if os.path.exists(path):
+            os.unlink(path)
+        return
+    with open(path, "w") as f:
+        json.dump({"partial": True, "reason": reason}, f)
+
+
+def _probe_worlds(worlds: list, args: argparse.Namespace, state: _RunState) -> None:
+    from harness.experiment.search import Settings
+    from harness.run import STOP, falsify_running, results
+    from harness.worlds.runtime import RunningWorld
+
+    STOP.clear()
     outages: dict[str, list[dict]] = {}
-    lock = threading.Lock()
+    with open(os.path.join(state.out, "worlds.json"), "w") as f:
+        json.dump({w.name: w.to_dict() for w in worlds}, f, indent=2)
     progress = Progress(0, "probes")  # the plan is adaptive: the total grows as it goes
+    state.stage = "the worlds' probes (" + ", ".join(w.name for w in worlds) + ")"
 
     def one(w) -> None:
+        def seen(rec) -> None:
+            with state.lock:
+                state.unwritten.setdefault(w.name, []).append(rec)  # kept if the run is interrupted
+            progress(rec)
+
         with RunningWorld(w, backend=args.backend) as rw:
             records, _ = falsify_running(rw, f"world {w.name}", Settings(repeats=args.repeats, seed=args.seed),
-                                         progress=progress)
+                                         progress=seen)
             outages[w.name] = _outage_windows(rw)
-        with lock, open(os.path.join(out, "probes.jsonl"), "a") as f:  # kept as each world ends
-            for d in records:
-                d["probe"]["target"] = f"world {w.name}"
-                f.write(json.dumps(d, sort_keys=True) + "\n")
+        state.write(w.name, records)  # kept as each world ends
 
     # a few worlds at a time, each in its own namespaces: most of a search is scaled waiting
     try:
@@ -136,25 +212,8 @@ def cmd_run(args: argparse.Namespace) -> int:
             results([pool.submit(one, w) for w in worlds])
     finally:
         progress.close()
-    with open(os.path.join(out, "outages.json"), "w") as f:
-        json.dump(outages, f)
-    with open(os.path.join(out, "worlds.json"), "w") as f:
-        json.dump({w.name: w.to_dict() for w in worlds}, f, indent=2)
-    # The falsification table first: it is what the run is for, and the mitigation
-    # sessions after it take several more minutes.
-    render(out)
-    with open(os.path.join(out, "falsification.md")) as f:
-        print(f.read().split("## ")[0].strip(), flush=True)
-    if not args.no_mitigations:
-        _mitigate(worlds, out, args)
-        render(out)
-        with open(os.path.join(out, "falsification.md")) as f:
-            md = f.read()
-        if "\n## Mitigations" in md:
-            print("\n## Mitigations" + md.split("\n## Mitigations", 1)[1].split("\n## ")[0].rstrip())
-    print(f"\nresults: {out} (falsification.json, falsification.md, report.html, probes.jsonl"
-          f"{'' if args.no_mitigations else ', mitigations.jsonl'}); alpha {engine.ALPHA}, Holm within each hypothesis")
-    return 0
+        with open(os.path.join(state.out, "outages.json"), "w") as f:
+            json.dump(outages, f)
 
 
 MITIGATION_WORLDS = 5  # worlds whose mitigation sessions run at once (each its own namespaces)

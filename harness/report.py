@@ -44,17 +44,32 @@ def render(folder: str) -> dict:
         doc = next(iter(results.values())).to_dict()
     else:
         doc = {"schema_version": engine.SCHEMA_VERSION, "targets": {k: v.to_dict() for k, v in results.items()}}
+    partial = _partial(folder)  # an interrupted run (harness/cli_run.py marks its folder)
+    if partial:
+        doc.update(partial=True, partial_reason=partial)
     if results:
         validate(doc)
     with open(os.path.join(folder, "falsification.json"), "w") as f:
         json.dump(doc, f, indent=2, sort_keys=True)
     mitigation_rows = jsonl.read(os.path.join(folder, "mitigations.jsonl"))
     md = markdown(results, records, mitigation_rows)
+    page = report_html(results, records, load_outages(folder), mitigation_rows)
+    if partial:
+        md = md.replace("\n", f"\n\n**Partial results: {partial}.**\n", 1)
+        page = page.replace("</h1>", f"</h1><p><b>Partial results: {html.escape(partial)}.</b></p>", 1)
     with open(os.path.join(folder, "falsification.md"), "w") as f:
         f.write(md)
     with open(os.path.join(folder, "report.html"), "w") as f:
-        f.write(report_html(results, records, load_outages(folder), mitigation_rows))
+        f.write(page)
     return doc
+
+
+def _partial(folder: str) -> str | None:
+    try:
+        with open(os.path.join(folder, "partial.json")) as f:
+            return str(json.load(f).get("reason") or "interrupted")
+    except (OSError, ValueError, AttributeError):
+        return None
 
 
 def markdown(results: dict[str, engine.Falsification], records: list[dict],

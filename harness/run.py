@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from concurrent.futures import Future, wait
 
 from harness import engine
@@ -10,15 +11,29 @@ from harness.experiment.target import LabTarget
 from harness.worlds.model import World
 from harness.worlds.runtime import RunningWorld
 
+# Set by a Ctrl-C (or SIGTERM, harness/interrupts.py) seen by the main thread: worker threads
+# waiting in results() -- a world's search inside a pool of worlds -- stop too, instead of
+# running their whole plan before the pool can exit.
+STOP = threading.Event()
+
 
 def results(futures: list[Future]) -> list:
     """Each future's result, in order, waiting in short slices: a main thread blocked in a
     bare Future.result() does not see Ctrl-C when another thread took the signal, so the
     KeyboardInterrupt (and the worlds' teardown) would wait for the slowest probe."""
-    while True:
-        done, pending = wait(futures, timeout=0.2)
-        if not pending or any(f.exception() is not None for f in done):
-            return [f.result() for f in futures]
+    try:
+        while True:
+            if STOP.is_set() and threading.current_thread() is not threading.main_thread():
+                raise KeyboardInterrupt("the run was interrupted")
+            done, pending = wait(futures, timeout=0.2)
+            if not pending or any(f.exception() is not None for f in done):
+                return [f.result() for f in futures]
+    except BaseException as e:
+        if isinstance(e, KeyboardInterrupt):
+            STOP.set()
+        for f in futures:  # the pool's exit would otherwise run every queued job first
+            f.cancel()
+        raise
 
 
 def falsify_running(rw: RunningWorld, target: str, settings: Settings | None = None,
