@@ -39,12 +39,12 @@ def targets_of(records: list[dict]) -> dict[str, list[dict]]:
 def render(folder: str) -> dict:
     """(Re)compute verdicts from probes.jsonl and write falsification.json/.md and report.html."""
     records = jsonl.read(os.path.join(folder, "probes.jsonl"))
-    results = {name: engine.decide(name, recs) for name, recs in targets_of(records).items()}
+    partial = _partial(folder)  # an interrupted run (harness/cli_run.py marks its folder)
+    results = {name: engine.decide(name, recs, partial=bool(partial)) for name, recs in targets_of(records).items()}
     if len(results) == 1:
         doc = next(iter(results.values())).to_dict()
     else:
         doc = {"schema_version": engine.SCHEMA_VERSION, "targets": {k: v.to_dict() for k, v in results.items()}}
-    partial = _partial(folder)  # an interrupted run (harness/cli_run.py marks its folder)
     if partial:
         doc.update(partial=True, partial_reason=partial)
     if results:
