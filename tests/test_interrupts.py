@@ -52,7 +52,7 @@ def _released(netns: list[str], reg) -> None:
 def _partial(tmp_path, signame: str) -> None:
     doc = json.loads((tmp_path / "out" / "falsification.json").read_text())
     assert doc["partial"] is True and signame in doc["partial_reason"], doc.get("partial_reason")
-    assert "world h4" in doc["partial_reason"]
+    assert "probes (h4)" in doc["partial_reason"]
     assert "Partial results" in (tmp_path / "out" / "falsification.md").read_text()
     assert "Partial results" in (tmp_path / "out" / "report.html").read_text()
     lines = (tmp_path / "out" / "probes.jsonl").read_text().splitlines()
