@@ -26,6 +26,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--backend", default="auto", choices=("auto", "kernel", "userspace"))
     ap.add_argument("--edges", default="builtin",
                     help="comma-separated edges to draw from where the policy maps: builtin,nginx,haproxy")
+    ap.add_argument("--world-timeout", type=float, default=None, metavar="S",
+                    help="real seconds a world may take before it is stopped and reported (default 1800)")
     ap.add_argument("--list", action="store_true", help="print the drawn worlds and their truth, run nothing")
     args = ap.parse_args(argv)
     edges = tuple(e.strip() for e in args.edges.split(",") if e.strip())
@@ -38,6 +40,8 @@ def main(argv: list[str] | None = None) -> int:
             if e not in EDGES:
                 raise ConfigError("--edges", e, "a comma-separated subset of " + ",".join(EDGES))
         families_for(args.family)
+        if args.world_timeout is not None and not 10 <= args.world_timeout <= 86400:
+            raise ConfigError("--world-timeout", args.world_timeout, "seconds in [10, 86400]")
     except ConfigError as e:
         print(f"resetlab: error: {e}", file=sys.stderr)
         return 2
@@ -49,7 +53,8 @@ def main(argv: list[str] | None = None) -> int:
                   + ", ".join(f"{b.factor} {b.value:.4g} {b.unit}{'' if b.exact else ' (soft)'}" for b in d.boundaries)
                   + f" {d.params}" + (f" [{'; '.join(d.notes)}]" if d.notes else ""))
         return 0
-    report = runner.run(args.worlds, args.seed, args.family, args.out, args.parallel, args.backend, edges)
+    report = runner.run(args.worlds, args.seed, args.family, args.out, args.parallel, args.backend, edges,
+                        world_timeout=args.world_timeout or runner.WORLD_TIMEOUT)
     print(runner.markdown(report).split("## Worlds\n")[0].rstrip())
     return 0 if runner.passed(report) else 1
 

@@ -40,40 +40,95 @@ def engine_commit() -> str:
         return "unknown"
 
 
-def found_boundaries(result: dict) -> list[dict]:
-    """The engine's boundaries, where its Falsification reports them (issue 12's contract)."""
+def found_boundaries(result: dict, records: list[dict]) -> list[dict]:
+    """The engine's boundaries (issue 12's contract), each size_x_duration one with the
+    request size its ladder used (from the records), so a bytes x seconds truth converts."""
     b = result.get("boundaries")
-    return list(b) if isinstance(b, list) else []
+    out = [dict(x) for x in b] if isinstance(b, list) else []
+    sizes = [r["probe"].get("size") for r in records
+             if str(r.get("probe", {}).get("arm", "")).startswith("size_x_duration@")]
+    for x in out:
+        if x.get("factor") == "size_x_duration" and sizes:
+            x["size"] = max(s for s in sizes if s)
+    return out
 
 
-def run_one(d: Draw, index: int, backend: str, seed: int, log=None) -> tuple[dict, list[dict]]:
+def run_one(d: Draw, index: int, backend: str, seed: int) -> tuple[dict, list[dict]]:
     from harness.run import falsify_world
 
     t0 = time.monotonic()
-    n = [0]
-
-    def progress(rec) -> None:
-        n[0] += 1
-
     row = {"index": index, "name": d.world.name, "truth": d.truth, "family": d.family, "draw": d.to_dict(),
            "true_boundaries": [b.to_dict() for b in d.boundaries]}
     try:
-        records, result = falsify_world(d.world, backend=backend, seed=seed + index, progress=progress)
+        records, result = falsify_world(d.world, backend=backend, seed=seed + index)
     except Exception as e:  # a world the lab could not run is reported, not hidden
         row.update({"error": f"{type(e).__name__}: {e}", "verdicts": {}, "found_boundaries": [],
-                    "seconds": time.monotonic() - t0, "probes": n[0]})
+                    "seconds": time.monotonic() - t0, "probes": 0})
         return row, []
+    records = [r if isinstance(r, dict) else r.to_dict() for r in records]
     res = result.to_dict()
     row.update({"verdicts": {h: v["verdict"] for h, v in res["hypotheses"].items()},
                 "evidence": {h: v.get("evidence", [])[:3] for h, v in res["hypotheses"].items()},
-                "found_boundaries": found_boundaries(res), "seconds": time.monotonic() - t0,
+                "found_boundaries": found_boundaries(res, records), "seconds": time.monotonic() - t0,
                 "probes": len(records)})
     row["boundary_errors"] = [score.boundary_error(b, row["found_boundaries"]) for b in row["true_boundaries"]]
-    return row, [r.to_dict() for r in records]
+    return row, records
+
+
+def run_isolated(n: int, seed: int, family: str | None, edges: tuple[str, ...], index: int, backend: str,
+                 out: str, timeout: float) -> tuple[dict, list[dict]]:
+    """run_one in a child process (harness.selfcheck.one): a world whose engine hangs is
+    stopped (SIGINT: the world tears down; SIGKILL after a grace) and reported, and the run
+    goes on to the next world."""
+    import signal
+
+    path = os.path.join(out, "worlds", f"{index:03d}")
+    os.makedirs(path, exist_ok=True)
+    argv = [sys.executable, "-m", "harness.selfcheck.one", str(n), str(seed), family or "", ",".join(edges),
+            str(index), backend, path]
+    with open(os.path.join(path, "stderr.txt"), "w") as err:
+        proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=err)
+        t0 = time.monotonic()
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.send_signal(signal.SIGINT)
+            try:
+                proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+            d = draws(n, seed, family, edges)[index]
+            return ({"index": index, "name": d.world.name, "truth": d.truth, "family": d.family,
+                     "draw": d.to_dict(), "true_boundaries": [b.to_dict() for b in d.boundaries], "verdicts": {},
+                     "found_boundaries": [], "seconds": time.monotonic() - t0, "probes": 0,
+                     "error": f"the engine did not finish this world within {timeout:g} s (stopped)"}, [])
+        except BaseException:
+            proc.send_signal(signal.SIGINT)
+            proc.wait()
+            raise
+    try:
+        with open(os.path.join(path, "row.json")) as f:
+            row = json.load(f)
+        with open(os.path.join(path, "records.json")) as f:
+            records = json.load(f)
+    except (OSError, ValueError):
+        with open(os.path.join(path, "stderr.txt")) as f:
+            tail = f.read()[-400:].strip()
+        d = draws(n, seed, family, edges)[index]
+        row, records = ({"index": index, "name": d.world.name, "truth": d.truth, "family": d.family,
+                         "draw": d.to_dict(), "true_boundaries": [b.to_dict() for b in d.boundaries],
+                         "verdicts": {}, "found_boundaries": [], "seconds": time.monotonic() - t0, "probes": 0,
+                         "error": f"world process exited {proc.returncode}: {tail}"}, [])
+    return row, records
+
+
+WORLD_TIMEOUT = 1800.0  # real seconds one world may take before it is stopped and reported
 
 
 def run(n: int, seed: int, family: str | None = None, out: str | None = None, parallel: int = 2,
-        backend: str = "auto", edges: tuple[str, ...] = ("builtin",), stream=sys.stderr) -> dict:
+        backend: str = "auto", edges: tuple[str, ...] = ("builtin",), stream=sys.stderr,
+        world_timeout: float = WORLD_TIMEOUT) -> dict:
     drawn = draws(n, seed, family, edges)
     out = out or os.path.join("results", time.strftime("selfcheck-%Y%m%d-%H%M%S"))
     os.makedirs(out, exist_ok=True)
@@ -88,12 +143,14 @@ def run(n: int, seed: int, family: str | None = None, out: str | None = None, pa
         with lock:
             print(f"  [{i + 1}/{n}] start {d.world.name} ts={d.world.time_scale:.4g} "
                   + " ".join(f"{b.factor}={b.value:.4g}" for b in d.boundaries), file=stream, flush=True)
-        row, records = run_one(d, i, backend, seed)
+        row, records = run_isolated(n, seed, family, edges, i, backend, out, world_timeout)
         with lock:
             rows.append(row)
             with open(os.path.join(out, "probes.jsonl"), "a") as f:
                 for r in records:
                     f.write(json.dumps(r, sort_keys=True) + "\n")
+            with open(os.path.join(out, "rows.jsonl"), "a") as f:  # kept as each world ends
+                f.write(json.dumps(row, sort_keys=True, default=str) + "\n")
             v = " ".join(f"{h}:{row['verdicts'].get(h, '-')[:4]}" for h in score.HYPOTHESES)
             print(f"  [{len(rows)}/{n}] done  {d.world.name} ({d.truth}) {row['seconds']:.0f} s, "
                   f"{row['probes']} probes: {row.get('error') or v}", file=stream, flush=True)
@@ -153,7 +210,8 @@ def markdown(report: dict) -> str:
               "|---|---|---|---|---|---|---|"]
     for r in report["rows"]:
         tb = ", ".join(f"{b['factor']} {b['value']:.4g} {b['unit']}" for b in r["true_boundaries"]) or "-"
-        fb = ", ".join(f"{b.get('factor')} {b.get('lo')}-{b.get('hi')}" for b in r.get("found_boundaries", [])) or "-"
+        fb = ", ".join(f"{b.get('factor')} {b.get('lo') or 0:.4g}-{b.get('hi'):.4g} {b.get('unit')}"
+                       for b in score.found_only(r.get("found_boundaries", []))) or "-"
         v = " ".join(f"{h}:{r['verdicts'].get(h, '-')[:4]}" for h in score.HYPOTHESES)
         lines.append(f"| {r['name']} | {r['truth']} | {r['draw']['time_scale']:.4g} | {tb} | {r.get('error') or v} "
                      f"| {fb} | {r['seconds']:.0f} |")

@@ -77,30 +77,48 @@ def _all_falsified(r: dict) -> bool:
 
 
 def _all_bounded(r: dict) -> bool:
-    # "nothing failed up to the range probed": every hypothesis inconclusive with its range
-    # stated, and no boundary found (a boundary in a control world is a false one)
-    return all(r["verdicts"].get(h) == "inconclusive" for h in HYPOTHESES) and not r.get("found_boundaries")
+    # "nothing failed up to the range probed": no hypothesis consistent, those not falsified
+    # inconclusive with a bound, and no boundary found (in a control world it would be false)
+    return "consistent" not in r["verdicts"].values() and not found_only(r.get("found_boundaries") or [])
+
+
+def found_only(found: list[dict]) -> list[dict]:
+    """The engine's boundaries that are boundaries: found (its "no limit up to X" entries
+    are ranges covered) with an upper end; a lower end "below the floor" counts as 0."""
+    return [{**f, "lo": f.get("lo") or 0.0} for f in found if f.get("found", True) and f.get("hi") is not None]
+
+
+def in_units_of(true: dict, found: dict) -> float | None:
+    """The true value in the found boundary's unit: a bytes x seconds budget becomes stream
+    seconds at the size the engine's size_x_duration ladder used (`size`)."""
+    if found.get("unit") in (None, true["unit"]):
+        return true["value"]
+    if true["unit"] == "byte_s" and found.get("unit") == "s" and found.get("size"):
+        return true["value"] / float(found["size"])
+    return None
 
 
 def boundary_error(true: dict, found: list[dict]) -> dict:
     """One true boundary against what the engine reported for its factor: the nearest found
     interval, whether it contains the truth, and the signed relative distance to it (0 inside,
     >0: the interval lies above the truth)."""
-    same = [f for f in found if f.get("factor") == true["factor"] and f.get("lo") is not None
-            and f.get("hi") is not None]
-    v = true["value"]
+    same = [f for f in found_only(found) if f.get("factor") == true["factor"]]
     if not same:
         return {**true, "found": None, "status": "not found"}
 
     def dist(f: dict) -> float:
+        v = in_units_of(true, f)
+        if v is None:
+            return float("inf")
         lo, hi = float(f["lo"]), float(f["hi"])
         return 0.0 if lo <= v <= hi else ((lo - v) / v if v < lo else (hi - v) / v)
 
     best = min(same, key=lambda f: abs(dist(f)))
-    d = dist(best)
-    unit_ok = best.get("unit") in (None, true["unit"])
-    status = "unit mismatch" if not unit_ok else "inside" if d == 0 else "near" if abs(d) <= NEAR else "off"
-    return {**true, "found": {"lo": best["lo"], "hi": best["hi"], "unit": best.get("unit")},
+    d, v = dist(best), in_units_of(true, best)
+    if v is None:
+        return {**true, "found": {k: best.get(k) for k in ("lo", "hi", "unit")}, "status": "unit mismatch"}
+    status = "inside" if d == 0 else "near" if abs(d) <= NEAR else "off"
+    return {**true, "value_in_found_unit": v, "found": {k: best.get(k) for k in ("lo", "hi", "unit", "size")},
             "rel_error": d, "rel_width": (float(best["hi"]) - float(best["lo"])) / v if v else None,
             "status": status}
 
@@ -111,7 +129,7 @@ def boundary_errors(rows: list[dict]) -> dict[str, dict]:
     world has no boundary on)."""
     per: dict[str, dict] = {}
     for r in rows:
-        found = r.get("found_boundaries") or []
+        found = found_only(r.get("found_boundaries") or [])
         true_factors = {b["factor"] for b in r.get("true_boundaries", [])}
         for b in r.get("true_boundaries", []):
             e = boundary_error(b, found)

@@ -67,6 +67,7 @@ NAT_MIN_REAL = 3  # real seconds: a keepalive (whole seconds, >= 1) can stay und
 MAX_REAL = 60.0  # real seconds for a probe at 2x the boundary
 WATCHDOG = 3600.0  # client watchdog (field s) where it is not part of the mechanism: above every range
 H4_WINDOW = 4096  # the client window the H4 read-pace boundary is stated for (bytes)
+PACE_STREAM = 16.0  # field s of stream of a read-pace probe (the engine's, several windows)
 # Measured (4 KB window, the default 8 s stream, builtin edge): the edge resets a stream when
 # window / read_pace exceeds ~2x its stall limit, not 1x -- at a 1.0 s and a 2.0 s real limit,
 # 2.0x completed 2/2 and 2.2x reset 2/2 (the client credits a frame only once it has read all
@@ -76,8 +77,11 @@ H4_DRAIN_FACTOR = 2.0
 # ... but not below ~1 real s: with a 0.5 s real limit, 4x completed and 5x reset (the drain
 # has a fixed part: the first reads come out of a burst allowance, frames are credited whole)
 H4_MIN_REAL = 1.0
+# as the engine states its boundaries (harness/experiment/factors.py), except size_x_duration,
+# whose truth is the budget itself (bytes x field seconds; the engine's ladder reports stream
+# seconds at one size, and the scorer converts); read_pace is the time a window takes to drain
 UNITS = {"size": "bytes", "duration": "s", "size_x_duration": "byte_s", "idle_gap": "s", "think_time": "s",
-         "read_pace": "bytes/s"}
+         "read_pace": "s"}
 
 
 class Picker(Protocol):
@@ -381,10 +385,9 @@ def _h4_stall(pick, ts0, edge, notes, r) -> Draw:
               edge_policy=EdgePolicy(client_protocol="h2c", send_stall_timeout=limit, on_limit=on_limit,
                                      h2_error_code=2),
               client_idle_timeout=WATCHDOG, description="drawn H4: HTTP/2 edge resets flow-control stalls")
-    # read pace is in field bytes/s (the lab reads pace / time_scale): the window drains in
-    # window/pace field s
-    pace = H4_WINDOW / (H4_DRAIN_FACTOR * limit)
-    return Draw("h4-stall", "h4", w, (Boundary("read_pace", pace, exact=False),),
+    # the boundary as the time one window takes to drain (window / read pace, field s)
+    drain = H4_DRAIN_FACTOR * limit
+    return Draw("h4-stall", "h4", w, (Boundary("read_pace", drain, exact=False),),
                 {"send_stall_timeout": limit, "on_limit": on_limit, "window_for_pace": H4_WINDOW},
                 ts0, floor, tuple(notes))
 
@@ -473,6 +476,7 @@ def probe_at(d: Draw, b: Boundary, factor_of_boundary: float) -> ProbeSpec:
     if b.factor == "size_x_duration":
         size = int(d.params["reference_mb"] * 1e6)
         return ProbeSpec(size=size, duration=x / size)
-    if b.factor == "read_pace":
-        return ProbeSpec(size=100_000, duration=8, protocol="h2c", h2_window=H4_WINDOW, read_pace=x)
+    if b.factor == "read_pace":  # x: seconds to drain one window; the engine's stream length
+        return ProbeSpec(size=100_000, duration=PACE_STREAM, protocol="h2c", h2_window=H4_WINDOW,
+                         read_pace=H4_WINDOW / x)
     raise ValueError(b.factor)
