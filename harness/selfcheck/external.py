@@ -45,7 +45,9 @@ def build(rng: random.Random, family: str | None = None) -> Draw:
     tps = pick.uniform(*TOKENS_PER_SECOND)
     stream = {**d.world.origin_stream, "tokens_per_second": tps, "tokens_per_delta": 4}
     w = d.world.with_(name=d.world.name.replace("rand-", "ext-"), origin_stream=stream)
-    return Draw(d.family, d.truth, w, d.boundaries, {**d.params, "tokens_per_second": tps}, d.time_scale_drawn,
+    # a client cannot make the origin fall silent mid-stream: idle_gap is a lab-only factor
+    reachable = tuple(b for b in d.boundaries if b.factor != "idle_gap")
+    return Draw(d.family, d.truth, w, reachable, {**d.params, "tokens_per_second": tps}, d.time_scale_drawn,
                 d.time_scale_min, d.notes)
 
 
