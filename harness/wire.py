@@ -40,7 +40,6 @@ from harness.origin.testing import parse_sse
 from harness.outcome import Observation, ProbeRecord, classify, prefer_wire
 from netem.tap import Flow, Stream, Tap
 
-PROBE_ID_HEADER = b"x-resetlab-probe-id"
 H2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 METHODS = (b"GET ", b"POST ", b"HEAD ", b"PUT ", b"DELETE ", b"OPTIONS ", b"PATCH ")
 PEER_ENDS = ("rst", "fin", "rst_stream", "goaway", "refused")
