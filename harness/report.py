@@ -15,7 +15,7 @@ import json
 import os
 
 from harness import engine, jsonl, mitigations
-from harness.worlds import MODULES
+from harness.worlds import HYPOTHESES
 
 SCHEMA = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "schema",
                       "falsification.schema.json")
@@ -94,9 +94,10 @@ def markdown(results: dict[str, engine.Falsification], records: list[dict],
         parts.append("")
     parts += ["## What each hypothesis predicts", "",
               "| factor | " + " | ".join(engine.HYPOTHESES) + " |", "|---|" + "---|" * len(engine.HYPOTHESES)]
-    factors = list(MODULES["h1"].PREDICTIONS)
+    factors = list(HYPOTHESES["h1"].predictions)
     for f in factors:
-        cells = [MODULES[h].PREDICTIONS[f].effect if f in MODULES[h].PREDICTIONS else "" for h in engine.HYPOTHESES]
+        cells = [HYPOTHESES[h].predictions[f].effect if f in HYPOTHESES[h].predictions else ""
+                 for h in engine.HYPOTHESES]
         parts.append(f"| {f} | " + " | ".join(cells) + " |")
     parts += ["", f"{len(records)} probes; alpha {engine.ALPHA} with Holm's step-down within each hypothesis; "
               "boundaries from geometric ladders and bisection (harness/experiment/).", ""]

@@ -29,7 +29,7 @@ import math
 from dataclasses import dataclass, field
 
 from harness.stats import fisher_one_sided
-from harness.worlds import MODULES
+from harness.worlds import HYPOTHESES
 
 from .analysis import History, Ladder, Level, pooled
 from .factors import FACTORS, UNITS
@@ -228,7 +228,7 @@ class Judge:
         return None, None, None
 
     def kinds(self, hyp: str) -> list[Test]:
-        kinds = getattr(MODULES[hyp], "KINDS", {"*": set()})
+        hypothesis = HYPOTHESES[hyp]
         out = []
         for factor in FACTORS:
             lad = self._ladder(factor)
@@ -240,7 +240,7 @@ class Judge:
             fails = pooled([lad.levels[v] for v in levels])
             if not lad.failing_levels() and fails.failures * 2 < fails.n:
                 continue
-            allowed = kinds.get(factor, kinds.get("*", set()))
+            allowed = hypothesis.allowed_kinds(factor)
             foreign = {k: v for k, v in fails.kinds.items() if k not in allowed}
             f = sum(foreign.values())
             if fails.failures >= 2 and foreign:
@@ -253,11 +253,11 @@ class Judge:
     # -- one hypothesis ------------------------------------------------------------------------
 
     def verdict(self, hyp: str) -> Verdict:
-        mod = MODULES[hyp]
+        hypothesis = HYPOTHESES[hyp]
         tests: list[Test] = []
         support: list[str] = []
         untested: list[str] = []
-        for factor, claim in mod.PREDICTIONS.items():
+        for factor, claim in hypothesis.predictions.items():
             if claim.effect == "any":
                 continue
             if factor in ("keepalive", "protocol", "canary"):
@@ -284,7 +284,7 @@ class Judge:
             tests += [t] if t else []
             support += [s] if s else []
             untested += [u] if u else []
-        one_of = getattr(mod, "RAISES_ONE_OF", ())
+        one_of = hypothesis.raises_one_of
         if one_of:
             results = [self.raises(f, "a budget exists") for f in one_of]
             seen = [s for _, s, _ in results if s]

@@ -7,6 +7,8 @@ from . import control, field, h1, h2, h3, h4, h5
 from .model import ProbeSpec, World
 
 MODULES = {"control": control, "h1": h1, "h2": h2, "h3": h3, "h4": h4, "h5": h5, "field": field}
+# the hypotheses' declared interface (worlds/hypothesis.py): what the engine judges
+HYPOTHESES = {m.HYPOTHESIS.name: m.HYPOTHESIS for m in (control, h1, h2, h3, h4, h5)}
 
 
 def by_name(name: str) -> World:
@@ -27,4 +29,4 @@ def module_of(world: World):
     return MODULES[world.hypothesis]
 
 
-__all__ = ["MODULES", "NAMES", "ProbeSpec", "World", "by_name", "module_of"]
+__all__ = ["HYPOTHESES", "MODULES", "NAMES", "ProbeSpec", "World", "by_name", "module_of"]

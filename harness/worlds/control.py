@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from .hypothesis import Hypothesis
 from .model import ProbeSpec, World
 from .prediction import Effect, Expect, table
 
@@ -27,3 +28,6 @@ def cells(w: World, sizes: tuple[int, ...]) -> list[ProbeSpec]:
     out += [ProbeSpec(size=sizes[0], duration=30, longest_idle=200), ProbeSpec(size=sizes[0], protocol="h2c"),
             ProbeSpec(size=sizes[0], duration=30, read_pace=40)]  # 2000 B/s at 0.02
     return out
+
+
+HYPOTHESIS = Hypothesis("control", __doc__.split("\n")[0], PREDICTIONS, KINDS, world, expect, cells)

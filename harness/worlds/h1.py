@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from harness.edge.policy import EdgePolicy
 
+from .hypothesis import Hypothesis
 from .model import ProbeSpec, World
 from .prediction import Effect, Expect, table
 
@@ -114,3 +115,7 @@ def cells(w: World, sizes: tuple[int, ...]) -> list[ProbeSpec]:
         grid = [ProbeSpec(size=s, duration=d) for s in big for d in (5, 100)]
         return [p for p in grid if clear_of_budget(w, p, BUDGET)]
     return [ProbeSpec(size=sizes[0], duration=10, think_time=t) for t in (100, 600)]
+
+
+HYPOTHESIS = Hypothesis("h1", __doc__.split("\n")[0], PREDICTIONS, KINDS, world, expect, cells,
+                        raises_one_of=RAISES_ONE_OF)

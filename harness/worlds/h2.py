@@ -16,6 +16,7 @@ next request on a pooled connection) gets the RST.
 
 from __future__ import annotations
 
+from .hypothesis import Hypothesis
 from .model import ProbeSpec, World
 from .prediction import Effect, Expect, table
 
@@ -78,3 +79,6 @@ def cells(w: World, sizes: tuple[int, ...]) -> list[ProbeSpec]:
              ProbeSpec(size=small, duration=10, think_time=2 * t),
              ProbeSpec(size=small, duration=10, think_time=2 * t, keepalive=t / 4)]
     return grid
+
+
+HYPOTHESIS = Hypothesis("h2", __doc__.split("\n")[0], PREDICTIONS, KINDS, world, expect, cells)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 
+from .hypothesis import Hypothesis
 from .model import Outages, ProbeSpec, World
 from .prediction import Effect, Expect, table
 
@@ -75,3 +76,6 @@ def expect(w: World, p: ProbeSpec) -> Expect:
 
 def cells(w: World, sizes: tuple[int, ...]) -> list[ProbeSpec]:
     return [ProbeSpec(size=s, duration=d) for s in sizes for d in (10, 300)]
+
+
+HYPOTHESIS = Hypothesis("h3", __doc__.split("\n")[0], PREDICTIONS, KINDS, world, expect, cells)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from harness.edge.policy import EdgePolicy
 
+from .hypothesis import Hypothesis
 from .model import ProbeSpec, World
 from .prediction import Effect, Expect, table
 
@@ -54,3 +55,6 @@ def cells(w: World, sizes: tuple[int, ...]) -> list[ProbeSpec]:
     grid = [ProbeSpec(size=s, duration=8, protocol=p, read_pace=SLOW, h2_window=WINDOW)
             for s in sizes for p in ("h2c", "http1")]
     return grid + [ProbeSpec(size=sizes[0], duration=8, protocol="h2c", h2_window=WINDOW)]
+
+
+HYPOTHESIS = Hypothesis("h4", __doc__.split("\n")[0], PREDICTIONS, KINDS, world, expect, cells)

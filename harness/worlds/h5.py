@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from harness.edge.policy import EdgePolicy
 
+from .hypothesis import Hypothesis
 from .model import ProbeSpec, World
 from .prediction import Effect, Expect, table
 
@@ -51,3 +52,6 @@ def cells(w: World, sizes: tuple[int, ...]) -> list[ProbeSpec]:
     # the witness at 10 MB shows the mechanism even when the quick matrix runs 1 KB only
     big = tuple(sorted(set(sizes) | {10_000_000}))
     return [ProbeSpec(size=s, duration=10) for s in big] + [ProbeSpec(size=big[0], duration=300)]
+
+
+HYPOTHESIS = Hypothesis("h5", __doc__.split("\n")[0], PREDICTIONS, KINDS, world, expect, cells)
