@@ -28,7 +28,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from harness.stats import fisher_one_sided
+from harness.stats import fisher_one_sided, power_one_sided
 from harness.worlds import HYPOTHESES
 
 from .analysis import History, Ladder, Level, pooled
@@ -177,7 +177,9 @@ class Judge:
                     support.append(f"{treatment} removes failures as predicted: {what} (one-sided Fisher "
                                    f"p={p_removes:.2g})")
                 else:
-                    untested.append(f"{treatment} on {factor}: predicted removes, not significant yet ({what})")
+                    power = power_one_sided(t.n, u.n, 0.0, ALPHA, u.rate)
+                    untested.append(f"{treatment} on {factor}: predicted removes, not significant yet ({what}; power "
+                                    f"{power:.2f} at the observed untreated rate: more treated probes would settle it)")
             elif effect == "none":
                 tests.append(Test(p_removes, f"predicted {treatment} has no effect ({why}); observed it removes "
                                              f"failures: {what} (one-sided Fisher p={p_removes:.2g})"))
