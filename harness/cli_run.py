@@ -194,23 +194,31 @@ def _probe_worlds(worlds: list, args: argparse.Namespace, state: _RunState) -> N
     progress = Progress(0, "probes")  # the plan is adaptive: the total grows as it goes
     state.stage = "the worlds' probes (" + ", ".join(w.name for w in worlds) + ")"
 
+    stop = threading.Event()  # Ctrl-C: every world's search stops waiting and tears down
+
     def one(w) -> None:
         def seen(rec) -> None:
             with state.lock:
                 state.unwritten.setdefault(w.name, []).append(rec)  # kept if the run is interrupted
             progress(rec)
 
+        if stop.is_set():
+            return
         with RunningWorld(w, backend=args.backend) as rw:
-            records, _ = falsify_running(rw, f"world {w.name}", Settings(repeats=args.repeats, seed=args.seed),
-                                         progress=seen)
+            records, _ = falsify_running(rw, f"world {w.name}", Settings(repeats=args.repeats, seed=args.seed,
+                                                                         stop=stop), progress=seen)
             outages[w.name] = _outage_windows(rw)
         state.write(w.name, records)  # kept as each world ends
 
     # a few worlds at a time, each in its own namespaces: most of a search is scaled waiting
+    pool = ThreadPoolExecutor(max_workers=args.parallel)
     try:
-        with ThreadPoolExecutor(max_workers=args.parallel) as pool:
-            results([pool.submit(one, w) for w in worlds])
+        results([pool.submit(one, w) for w in worlds], stop)
+    except BaseException:
+        stop.set()
+        raise
     finally:
+        pool.shutdown(wait=True, cancel_futures=True)  # the searches saw `stop`: they end at once
         progress.close()
         with open(os.path.join(state.out, "outages.json"), "w") as f:
             json.dump(outages, f)

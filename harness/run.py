@@ -17,13 +17,15 @@ from harness.worlds.runtime import RunningWorld
 STOP = threading.Event()
 
 
-def results(futures: list[Future]) -> list:
+def results(futures: list[Future], stop: threading.Event | None = None) -> list:
     """Each future's result, in order, waiting in short slices: a main thread blocked in a
     bare Future.result() does not see Ctrl-C when another thread took the signal, so the
-    KeyboardInterrupt (and the worlds' teardown) would wait for the slowest probe."""
+    KeyboardInterrupt (and the worlds' teardown) would wait for the slowest probe. A set
+    `stop` (a search's own, Settings.stop) ends the wait the same way."""
     try:
         while True:
-            if STOP.is_set() and threading.current_thread() is not threading.main_thread():
+            if (STOP.is_set() and threading.current_thread() is not threading.main_thread()) or (
+                    stop is not None and stop.is_set()):
                 raise KeyboardInterrupt("the run was interrupted")
             done, pending = wait(futures, timeout=0.2)
             if not pending or any(f.exception() is not None for f in done):

@@ -44,6 +44,7 @@ class Settings:
     parallel: int = 32  # probes at once (threads of one process: more would distort their timing)
     heartbeat_period: float | None = None  # target seconds; default the watchdog / 4
     seed: int = 0
+    stop: threading.Event | None = None  # set by whoever saw Ctrl-C: every batch stops waiting
 
 
 class Search:
@@ -59,7 +60,7 @@ class Search:
         self._rng = random.Random(self.s.seed)
         self._pool = ThreadPoolExecutor(max_workers=self.s.parallel)
         self._hb_pool = ThreadPoolExecutor(max_workers=4)  # heartbeats never queue behind probes
-        self._stop = threading.Event()
+        self._stop = self.s.stop or threading.Event()
         self._seed = 0
 
     # -- running probes ---------------------------------------------------------------------
@@ -92,7 +93,7 @@ class Search:
             futures.append(self._pool.submit(self._one, replace(spec, seed=self._seed), tags,
                                              self._rng.uniform(0, self.s.stagger)))
         try:
-            return results(futures)
+            return results(futures, self._stop)
         except BaseException:
             self._stop.set()
             raise
