@@ -213,7 +213,7 @@ def history(records: list[dict]) -> History:
         if role == "heartbeat":
             heartbeats.append(r)
             continue
-        if role is None:
+        if role in (None, "calibrate"):
             continue
         if outcome_class(r) == "failure":
             failures.append(r)

@@ -160,6 +160,12 @@ class Judge:
                     untested.append(f"{treatment} on {factor}: not run at its failing levels (predicted {effect})")
                 continue
             levels = [v for v in treated.levels if treated.levels[v].n]
+            # the untreated probes run beside the treated ones (same batch, same load) when
+            # there are any; stage 1's otherwise
+            control = self.h.ladder(factor, "control")
+            if control is not None and all(control.levels.get(v) and control.levels[v].n for v in levels
+                                           if treatment != "canary"):
+                lad = control
             if treatment == "canary":
                 tests_, s_ = self._canary(factor, treated, effect, why)
                 tests += tests_

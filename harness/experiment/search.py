@@ -125,13 +125,16 @@ class Search:
         hb = threading.Thread(target=self._heartbeats, daemon=True)
         try:
             b = base(self.r)
-            # stage 0: the base (both protocols) and the size ladder (short streams: seconds)
+            # stage 0: the base (both protocols) and the size ladder (short streams: seconds);
+            # a target whose stream length we only ask for is calibrated first
+            if hasattr(self.t, "calibrate"):
+                self.batch([(self.t.calibration_spec(), {"role": "calibrate", "level": 0.0})] * 4)
+                self.t.calibrate(self.records)
+                self.r = self.t.ranges
+                b = base(self.r)
             self.batch([(b, {"role": "base", "level": 0.0})] * 4
                        + [(replace(b, protocol="h2c"), {"role": "base", "level": 0.0})] * 2
                        + self._ladder_jobs("size", self.r.size_levels()))
-            if hasattr(self.t, "calibrate"):
-                self.t.calibrate(self.records)
-                self.r = self.t.ranges
             hb.start()
             self.settle(("size",))
             self.stage1()
@@ -218,6 +221,10 @@ class Search:
             clear = [lv for lv in failing if lv >= 1.5 * b[1]]
             at = clear[:2] if len(clear) >= 2 else failing[-2:]
             keepalive = self.keepalive_for(factor, b)
+            # untreated controls at the same levels, in the same batch: a treatment is compared
+            # with probes that met the same load and the same moment, not with stage 1's
+            for lv in at:
+                jobs += self.level_jobs(factor, lv, self.s.treatment_repeats, "treatment", None, "control")
             for t in ("keepalive", "protocol", "canary"):
                 if t == "protocol" and (factor == "think_time" or h.h2c_unsupported):
                     continue  # pooled reuse is an HTTP/1.1 probe (HTTP/2 multiplexes instead)

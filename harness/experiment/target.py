@@ -27,6 +27,9 @@ PRICES = {"haiku": (1.0, 5.0), "sonnet": (3.0, 15.0), "opus": (15.0, 75.0)}
 TOKENS_PER_S = 60  # output tokens per second assumed until the base probes measure it
 MAX_TOKENS = 64_000
 PACE_BYTES = 3 * WINDOW  # a read-pace probe's response: three of its windows
+CALIBRATION_TOKENS = 256  # 1-13 s at 20-200 tokens/s, ~4 s for a real model
+MEASURABLE_S = 0.3  # a stream shorter than this is timing noise, not a rate
+MAX_RATE = 5000.0
 CONTEXT_BYTES = 800_000  # ~200k tokens: a bigger body is read whole and rejected (no tokens billed)
 
 
@@ -77,30 +80,43 @@ class ExternalTarget:
         self.bytes_per_token = 40.0  # SSE bytes per output token, likewise
         self.calibration = ""
 
+    def calibration_spec(self) -> ProbeSpec:
+        """A probe asking for CALIBRATION_TOKENS: long enough (seconds, at any plausible
+        token rate) for its stream time to be measured, not blurred by scheduling."""
+        return ProbeSpec(size=self.ranges.small, duration=CALIBRATION_TOKENS / TOKENS_PER_S)
+
     def calibrate(self, records: list[dict]) -> None:
-        """From the base probes: how fast the target writes tokens (max_tokens -> seconds), and
-        our watchdog -- many times the longest gap between its events and its time to headers,
-        never a fixed number."""
-        done = [r for r in records if r["probe"].get("role") == "base" and r.get("outcome") == "completed"]
+        """From the calibration probes: how fast the target writes tokens (max_tokens ->
+        seconds), its response bytes per token, and our watchdog -- many times the longest
+        gap between its events and its time to headers, never a fixed number."""
+        done = [r for r in records if r["probe"].get("role") == "calibrate" and r.get("outcome") == "completed"]
         if not done:
-            self.calibration = "no base probe completed: stream length and watchdog stay uncalibrated"
+            self.calibration = "no calibration probe completed: stream length and watchdog stay uncalibrated"
             return
         rates, gaps, heads, sizes = [], [], [], []
         for r in done:
-            sizes.append((r.get("bytes_received") or 0) / max(1, r["probe"].get("max_tokens_asked", 1)))
-            stream_s = max(1e-3, (r.get("t_total") or 0.0) - (r.get("t_headers") or 0.0))
-            rates.append(r["probe"].get("max_tokens_asked", 0) / stream_s)
-            gaps.append(stream_s / max(1, (r.get("events_received") or 1) - 1))
+            asked = r["probe"].get("max_tokens_asked") or CALIBRATION_TOKENS
+            stream_s = (r.get("t_total") or 0.0) - (r.get("t_headers") or 0.0)
+            sizes.append((r.get("bytes_received") or 0) / asked)
             heads.append(r.get("t_headers") or 0.0)
-        if not self.lab_hints:
-            self.tokens_per_s = sorted(rates)[len(rates) // 2]
+            if stream_s >= MEASURABLE_S:
+                rates.append(asked / stream_s)
+                gaps.append(stream_s / max(1, (r.get("events_received") or 1) - 1))
+        notes = []
+        if rates and not self.lab_hints:
+            self.tokens_per_s = min(MAX_RATE, sorted(rates)[len(rates) // 2])
+        elif not rates:
+            notes.append("its streams come out instantly whatever max_tokens asks: stream length is not a "
+                         "client's to vary here")
+            self.tokens_per_s = MAX_RATE
         self.bytes_per_token = max(1.0, sorted(sizes)[len(sizes) // 2])
-        watchdog = max(2.0, 20 * max(gaps), 3 * max(heads))
+        gap = max(gaps) if gaps else 0.0
+        watchdog = max(2.0, 20 * gap, 3 * max(heads))
         self.ranges = replace(self.ranges, watchdog=watchdog)
-        self.calibration = (f"calibrated on {len(done)} base probes: {self.tokens_per_s:.0f} tokens/s, "
-                            f"{self.bytes_per_token:.0f} response bytes per token, watchdog "
-                            f"{watchdog:.1f} s (20 x the longest event gap {max(gaps):.3f} s, 3 x time to headers "
-                            f"{max(heads):.3f} s)")
+        self.calibration = "; ".join([f"calibrated on {len(done)} probes of {CALIBRATION_TOKENS} tokens: "
+                                      f"{self.tokens_per_s:.0f} tokens/s, {self.bytes_per_token:.0f} response bytes "
+                                      f"per token, watchdog {watchdog:.1f} s (20 x the longest event gap "
+                                      f"{gap:.3f} s, 3 x time to headers {max(heads):.3f} s)", *notes])
 
     # -- cost -------------------------------------------------------------------------------
 
