@@ -249,7 +249,7 @@ def _expected_seconds(spec: ProbeSpec) -> float:
 
 
 def _arm(tags: dict) -> str:
-    if tags.get("role") in ("base", "heartbeat"):
+    if tags.get("role") in ("base", "heartbeat", "calibrate"):
         return tags["role"]
     arm = f"{tags['factor']}@{tags['level']:g}"
     return arm + (f"+{tags['treatment']}" if tags.get("treatment") else "")
