@@ -50,11 +50,11 @@ def _request(addr, protocol, stream, body_size=0, **kw):
 
 def _expected_builtin(limit, action, protocol):
     if limit == "max_body":
-        return "http_413"
+        return "http_error(413, request_too_large)"
     before_headers = limit == "first_byte"
     if action == "status":
         if before_headers:
-            return "http_524"
+            return "http_error(524, timeout_error)"
         action = "rst_stream" if protocol == "h2c" else "fin"
     if action == "rst":
         return "reset_before_headers" if before_headers else "reset_mid_stream"

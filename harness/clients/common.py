@@ -139,10 +139,7 @@ def ensure_npm(folder: str, timeout: float = 600.0) -> None:
 
 
 def make_record(outcome, client: str, *, status: int | None, **kw: Any):
-    """ProbeRecord.from_outcome, passing `status` only where the outcome has none of its own
-    (from_outcome takes it from an http_error outcome and would get it twice otherwise)."""
+    """ProbeRecord.from_outcome (which keeps an http_error outcome's own status over `status`)."""
     from harness.outcome import ProbeRecord
 
-    if outcome.status is None:
-        kw["status"] = status
-    return ProbeRecord.from_outcome(outcome, client, **kw)
+    return ProbeRecord.from_outcome(outcome, client, status=status, **kw)

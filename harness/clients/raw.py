@@ -72,6 +72,7 @@ import h2.settings
 import h11
 import trio
 
+from harness.http.observe import Seen, seen_h1, seen_h2
 from harness.outcome import Observation, ProbeRecord, classify
 from netem.errors import ConfigError
 
@@ -409,16 +410,22 @@ async def _h1(st: _State, conn, target: Target, headers: list[tuple[str, str]], 
                 return
             eof = not data
             h.receive_data(data)
-        elif isinstance(event, h11.Response):
-            st.on_headers(event.status_code, [(k.decode("latin-1"), v.decode("latin-1"))
-                                              for k, v in event.headers])
-        elif isinstance(event, h11.Data):
-            st.on_body(bytes(event.data))
-        elif isinstance(event, h11.EndOfMessage):
-            st.finish("complete")
-        elif isinstance(event, h11.ConnectionClosed):
-            st.finish("eof", "EOF: the server closed the connection (FIN) before a response")
-        # InformationalResponse (100 Continue) and PAUSED need nothing
+        else:  # InformationalResponse (100 Continue) and PAUSED show nothing
+            _take(st, seen_h1(event), "EOF: the server closed the connection (FIN) before a response")
+
+
+def _take(st: _State, seen: Seen | None, eof_message: str) -> None:
+    """What one event showed of our response (harness.http.observe), into the state."""
+    if seen is None:
+        return
+    if seen.kind == "headers":
+        st.on_headers(seen.status, list(seen.headers))
+    elif seen.kind == "data":
+        st.on_body(seen.data)
+    elif seen.end == "complete":
+        st.finish("complete")
+    elif seen.end == "eof":
+        st.finish("eof", eof_message)
 
 
 # --- HTTP/2 ---------------------------------------------------------------------------------
@@ -475,13 +482,6 @@ def _h2_connection(window: int | None) -> h2.connection.H2Connection:
     if window is not None and window > H2_DEFAULT_WINDOW:
         h.increment_flow_control_window(window - H2_DEFAULT_WINDOW)  # the connection window
     return h
-
-
-def _code(value) -> int:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return -1
 
 
 def _code_name(code: int) -> str:
@@ -552,29 +552,22 @@ async def _h2(st: _State, conn, target: Target, headers: list[tuple[str, str]], 
 
 
 def _h2_event(st: _State, h, sid: int, event) -> None:
-    if st.end is not None:
+    seen = seen_h2(event, sid)
+    if st.end is not None or seen is None:
         return
-    if isinstance(event, h2.events.ResponseReceived) and event.stream_id == sid:
-        hdrs = list(event.headers)
-        status = next((int(v) for k, v in hdrs if k == ":status"), 0)
-        st.on_headers(status, [(k, v) for k, v in hdrs if not k.startswith(":")])
-    elif isinstance(event, h2.events.DataReceived) and event.stream_id == sid:
-        st.on_body(event.data)
+    if seen.kind == "data":
+        st.on_body(seen.data)
         # Credit only what we have read: with pacing, the socket is read slowly, so the
         # server's window refills at our pace.
         try:
-            h.acknowledge_received_data(event.flow_controlled_length, sid)
+            h.acknowledge_received_data(seen.flow, sid)
         except h2.exceptions.H2Error:
             pass
-    elif isinstance(event, h2.events.StreamEnded) and event.stream_id == sid:
-        st.finish("complete")
-    elif isinstance(event, h2.events.StreamReset) and event.stream_id == sid:
-        code = _code(event.error_code)
-        st.finish("rst_stream", f"RST_STREAM code {code}", h2_code=code)
-    elif isinstance(event, h2.events.ConnectionTerminated):
-        code = _code(event.error_code)
-        msg = f"GOAWAY code {code} ({_code_name(code)}), last_stream_id {event.last_stream_id}"
-        last = event.last_stream_id
+    elif seen.end == "rst_stream":
+        st.finish("rst_stream", f"RST_STREAM code {seen.code}", h2_code=seen.code)
+    elif seen.end == "goaway":
+        code, last = seen.code, seen.last_stream_id
+        msg = f"GOAWAY code {code} ({_code_name(code)}), last_stream_id {last}"
         if code == 0 and last is not None and last >= sid and st.goaway is None:
             # A graceful GOAWAY that covers our stream: it may still finish. h2 closes its
             # state machine on any GOAWAY, so reopen it to keep receiving our stream.
@@ -582,6 +575,8 @@ def _h2_event(st: _State, h, sid: int, event) -> None:
             h.state_machine.state = h2.connection.ConnectionState.CLIENT_OPEN
         else:
             st.finish("goaway", msg, h2_code=code)
+    else:
+        _take(st, seen, "")
 
 
 # --- canary -----------------------------------------------------------------------------------
@@ -700,12 +695,7 @@ class Canary:
                     return
                 if event is h11.NEED_DATA or event is h11.PAUSED:
                     return
-                if isinstance(event, h11.Response):
-                    self._status = event.status_code
-                elif isinstance(event, h11.EndOfMessage):
-                    self._answer.set()
-                elif isinstance(event, h11.ConnectionClosed):
-                    self._die("eof")
+                if self._take(seen_h1(event)):
                     return
             return
         try:
@@ -714,15 +704,21 @@ class Canary:
             self._die("protocol_error", message=f"ProtocolError: {exc}")
             return
         for event in events:
-            if isinstance(event, h2.events.ResponseReceived) and event.stream_id == self._sid:
-                self._status = int(dict(event.headers).get(":status", 0))
-            elif isinstance(event, h2.events.StreamEnded) and event.stream_id == self._sid:
-                self._answer.set()
-            elif isinstance(event, h2.events.StreamReset) and event.stream_id == self._sid:
-                self._die("rst_stream", code=_code(event.error_code))
-            elif isinstance(event, h2.events.ConnectionTerminated):
-                self._die("goaway", code=_code(event.error_code))
+            self._take(seen_h2(event, self._sid))
         self.conn.queue(self.h2.data_to_send())
+
+    def _take(self, seen: Seen | None) -> bool:
+        """What one event showed of the HEAD's answer; True once the canary died."""
+        if seen is None:
+            return False
+        if seen.kind == "headers":
+            self._status = seen.status
+        elif seen.end == "complete":
+            self._answer.set()
+        elif seen.end is not None:
+            self._die(seen.end, code=seen.code)
+            return True
+        return False
 
     async def finish(self, t0: float) -> dict[str, Any]:
         """Check whether the canary still answers; the report for record.probe['canary']."""
@@ -851,9 +847,8 @@ async def probe_async(probe: Probe) -> ProbeRecord:
     outcome = classify(st.observation())
     t_end = st.t_end if st.t_end is not None else st.now()
     # from_outcome takes the status from the outcome (http_error) or from kw (the rest)
-    extra_kw = {} if outcome.status is not None else {"status": st.status}
     return ProbeRecord.from_outcome(
-        outcome, CLIENT, client_version=VERSION, protocol=st.protocol, **extra_kw,
+        outcome, CLIENT, client_version=VERSION, protocol=st.protocol, status=st.status,
         bytes_received=st.bytes, events_received=st.events, request_bytes=len(body),
         t_headers=_round(st.t_headers),
         t_failure=None if outcome.kind == "completed" else _round(st.t_fail if st.t_fail is not None else t_end),

@@ -8,8 +8,8 @@ haproxy 2.6 and fails if the proxy's behaviour no longer matches this table. Key
 
 OBSERVED = {
     # upstream silent before response headers (first-byte / read timeout)
-    ("nginx", "first_byte", "http1"): "http_504",
-    ("haproxy", "first_byte", "http1"): "http_504",
+    ("nginx", "first_byte", "http1"): "http_error(504, None)",
+    ("haproxy", "first_byte", "http1"): "http_error(504, None)",
     # upstream silent mid-stream (read / server timeout)
     ("nginx", "idle", "http1"): "fin_mid_stream",
     ("haproxy", "idle", "http1"): "fin_mid_stream",
@@ -17,8 +17,8 @@ OBSERVED = {
     # haproxy ends the h2 stream *cleanly* (END_STREAM): a silent truncation
     ("haproxy", "idle", "h2c"): "truncated_clean",
     # request body over the limit
-    ("nginx", "max_body", "http1"): "http_413",
-    ("haproxy", "max_body", "http1"): "http_413",
+    ("nginx", "max_body", "http1"): "http_error(413, None)",
+    ("haproxy", "max_body", "http1"): "http_error(413, None)",
     # idle keep-alive connection closed by the proxy
     ("nginx", "client_idle", "http1"): "fin",
     ("haproxy", "client_idle", "http1"): "fin",

@@ -15,7 +15,6 @@ import json
 import socket
 import ssl
 import time
-from dataclasses import dataclass, field
 
 import h2.config
 import h2.connection
@@ -24,7 +23,12 @@ import h2.exceptions
 import h2.settings
 import h11
 
+from harness.http.observe import Response as RawResult
+from harness.http.observe import parse_sse, seen_h1, seen_h2
+
 from .tls import client_context
+
+__all__ = ["RawResult", "h1_request", "h2_request", "messages_body", "parse_sse", "wait_records"]
 
 API_HEADERS = {"x-api-key": "sk-test-secret", "content-type": "application/json",
                "anthropic-version": "2023-06-01"}
@@ -34,53 +38,6 @@ def messages_body(stream: bool = True, **extra) -> bytes:
     body = {"model": "claude-test", "max_tokens": 1024, "stream": stream,
             "messages": [{"role": "user", "content": "hello"}], **extra}
     return json.dumps(body).encode()
-
-
-def parse_sse(data: bytes) -> list[tuple[str, dict]]:
-    """Complete SSE events in `data` as (event name, decoded data); a torn tail is dropped."""
-    out = []
-    for block in data.decode("utf-8", "replace").split("\n\n")[:-1]:
-        name, payload = "", ""
-        for line in block.split("\n"):
-            if line.startswith("event: "):
-                name = line[7:]
-            elif line.startswith("data: "):
-                payload += line[6:]
-        out.append((name, json.loads(payload)))
-    return out
-
-
-@dataclass
-class RawResult:
-    status: int | None = None
-    headers: dict[str, str] = field(default_factory=dict)
-    body: bytes = b""
-    end: str = ""
-    errno: int | None = None
-    error_code: int | None = None
-    last_stream_id: int | None = None
-    alpn: str | None = None
-    t_headers: float | None = None  # seconds after the request was sent
-    t_end: float | None = None
-    chunks: list[tuple[float, bytes]] = field(default_factory=list)  # body arrivals
-
-    def events(self) -> list[tuple[str, dict]]:
-        return parse_sse(self.body)
-
-    def event_times(self) -> list[tuple[float, str]]:
-        """(arrival time, event name) for each complete SSE event."""
-        out, buf = [], b""
-        for t, chunk in self.chunks:
-            buf += chunk
-            while b"\n\n" in buf:
-                block, buf = buf.split(b"\n\n", 1)
-                name = next((ln[7:].decode() for ln in block.split(b"\n")
-                             if ln.startswith(b"event: ")), "")
-                out.append((t, name))
-        return out
-
-    def json(self) -> dict:
-        return json.loads(self.body)
 
 
 def _merge(base: dict[str, str], extra: dict[str, str | None] | None) -> dict[str, str]:
@@ -172,8 +129,8 @@ def h1_request(addr, method: str = "POST", path: str = "/v1/messages", body: byt
     res = RawResult()
     sock, res.alpn = _connect(addr, ca, ("http/1.1",), timeout)
     conn = h11.Connection(h11.CLIENT)
-    t0 = time.monotonic()
-    try:
+
+    def exchange(t0: float) -> None:
         data = conn.send(h11.Request(method=method, target=path, headers=list(hdrs.items())))
         if send_body and body:
             data += conn.send(h11.Data(data=body))
@@ -183,20 +140,18 @@ def h1_request(addr, method: str = "POST", path: str = "/v1/messages", body: byt
         while not res.end:
             event = conn.next_event()
             if event is h11.NEED_DATA:
-                raw = sock.recv(65536)
-                conn.receive_data(raw)
+                conn.receive_data(sock.recv(65536))
                 continue
-            if isinstance(event, h11.Response):
-                res.status = event.status_code
-                res.headers = {k.decode().lower(): v.decode() for k, v in event.headers}
-                res.t_headers = time.monotonic() - t0
-            elif isinstance(event, h11.Data):
-                res.chunks.append((time.monotonic() - t0, bytes(event.data)))
-                res.body += bytes(event.data)
-            elif isinstance(event, h11.EndOfMessage):
-                res.end = "complete"
-            elif isinstance(event, h11.ConnectionClosed):
-                res.end = "eof"
+            res.apply(seen_h1(event), time.monotonic() - t0)
+
+    return _run(exchange, sock, res)
+
+
+def _run(exchange, sock, res: RawResult) -> RawResult:
+    """Run one exchange on `sock`; the socket's own ends (RST, our timeout) go into `res`."""
+    t0 = time.monotonic()
+    try:
+        exchange(t0)
     except h11.RemoteProtocolError:
         res.end = "eof"  # EOF before the message was complete: a clean FIN mid-response
     except (ConnectionResetError, BrokenPipeError) as exc:
@@ -234,8 +189,8 @@ def h2_request(addr, method: str = "POST", path: str = "/v1/messages", body: byt
     conn.send_headers(sid, fields, end_stream=not body)
     upload = _H2Upload(conn, sid, body)
     upload.pump()
-    t0 = time.monotonic()
-    try:
+
+    def exchange(t0: float) -> None:
         sock.sendall(conn.data_to_send())
         while not res.end:
             raw = sock.recv(65536)
@@ -248,14 +203,8 @@ def h2_request(addr, method: str = "POST", path: str = "/v1/messages", body: byt
             out = conn.data_to_send()
             if out:
                 sock.sendall(out)
-    except (ConnectionResetError, BrokenPipeError) as exc:
-        res.end, res.errno = "reset", exc.errno
-    except TimeoutError:
-        res.end = "timeout"
-    finally:
-        res.t_end = time.monotonic() - t0
-        sock.close()
-    return res
+
+    return _run(exchange, sock, res)
 
 
 class _H2Upload:
@@ -279,20 +228,7 @@ class _H2Upload:
 
 
 def _on_h2_event(event, sid: int, conn, res: RawResult, t0: float, ack: bool) -> None:
-    if isinstance(event, h2.events.ResponseReceived) and event.stream_id == sid:
-        hdrs = dict(event.headers)
-        res.status = int(hdrs.pop(":status"))
-        res.headers = hdrs
-        res.t_headers = time.monotonic() - t0
-    elif isinstance(event, h2.events.DataReceived) and event.stream_id == sid:
-        res.chunks.append((time.monotonic() - t0, event.data))
-        res.body += event.data
-        if ack:
-            conn.acknowledge_received_data(event.flow_controlled_length, sid)
-    elif isinstance(event, h2.events.StreamEnded) and event.stream_id == sid:
-        res.end = res.end or "complete"
-    elif isinstance(event, h2.events.StreamReset) and event.stream_id == sid:
-        res.end, res.error_code = "rst_stream", int(event.error_code)
-    elif isinstance(event, h2.events.ConnectionTerminated):
-        res.end, res.error_code = "goaway", int(event.error_code)
-        res.last_stream_id = event.last_stream_id
+    seen = seen_h2(event, sid)
+    res.apply(seen, time.monotonic() - t0)
+    if seen is not None and seen.flow and ack:
+        conn.acknowledge_received_data(seen.flow, sid)

@@ -1,0 +1,1 @@
+"""The HTTP core shared by the lab's clients, origin and edge (socket-free)."""
