@@ -38,7 +38,7 @@ def add_parser(sub) -> None:
     p.add_argument("--events", help="comma-separated (default: all)")
     p.add_argument("--quick", action="store_true", help="the quick subset (HTTP clients, one event per family)")
     p.add_argument("--jobs", type=int, default=3, help="concurrent lanes, each with its own worlds [3]")
-    p.add_argument("--out", default="fidelity-out", help="folder for fidelity.json and fidelity.md")
+    p.add_argument("--out", default="results/fidelity", help="folder for fidelity.json and fidelity.md")
     p.add_argument("--backend", default="auto", help="link backend (auto | kernel | userspace)")
     p.add_argument("--from", dest="from_json", metavar="JSON", help="re-render a run's fidelity.json, run nothing")
     p.add_argument("--readme", metavar="PATH", help=f"also put the matrix between {BEGIN} and {END} in PATH")
