@@ -95,6 +95,14 @@ def test_assumptions_table_is_complete_and_sourced():
     assert assumptions.check_fidelity() == []  # no contradiction with a landed fidelity matrix
 
 
+def test_assumptions_are_checked_against_the_fidelity_matrix(tmp_path):
+    f = tmp_path / "fidelity_expected.json"
+    f.write_text(json.dumps({"claude-code-bun/nat_reuse": {"api_errors": [1], "recovered": [True]},
+                             "claude-code-bun/rst_after_block": {"api_errors": [0, 1]}}))
+    problems = assumptions.check_fidelity(str(f))
+    assert len(problems) == 1 and problems[0].startswith("reset_mid_stream: assumed api_error=False")
+
+
 def test_family_rejects_bad_parameters():
     with pytest.raises(ValueError, match="fit.budget_s"):
         family.check(MID | {"budget_s": 5.0})
