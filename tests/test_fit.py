@@ -174,3 +174,16 @@ def test_fit_cli_rejects_bad_input(tmp_path):
     bad.write_text(json.dumps({"figures": {"api_errors": {"value": 1, "source": "x"}}}))
     p = _fit("--field", str(bad), cwd=tmp_path)
     assert p.returncode == 2 and "--field" in p.stderr and len(p.stderr.strip().splitlines()) == 1
+
+
+def test_hour_tables_of_both_shapes(tmp_path):
+    # the field JSON's {"tz", "counts"} and the analyzer's flat {hour: n} (lab-vs-field reports)
+    from harness.fit import plot
+
+    lab = {"by_hour_local": {"07": 2, "08": 1}}
+    assert plot.hour_counts(lab) == {"07": 2, "08": 1}
+    assert plot.hour_counts({"by_hour_local": {"tz": "UTC-05:00", "counts": {"07": 1}}}) == {"07": 1}
+    ref = score.field_tables()
+    fake = dict(ref, by_hour_local=lab["by_hour_local"], retry_curve=[{"attempt": 1, "triggered": 3,
+                                                                       "recovered": 3, "rate": 1.0}])
+    assert plot.figure(ref, [("lab", fake)], str(tmp_path / "f.png")).endswith("f.png")

@@ -98,7 +98,7 @@ def _f(v) -> str:
 
 
 def _top_hour(t: dict) -> str:
-    counts = t["by_hour_local"]["counts"]
+    counts = plot.hour_counts(t)
     if not counts:
         return "-"
     h, n = max(counts.items(), key=lambda kv: kv[1])
@@ -141,6 +141,9 @@ def run_cli(args: argparse.Namespace) -> int:
         worlds.append({"name": w.name, "file": path, "lost": lost, "world": w,
                        "workload": export.workload_args(e.params, w)})
     confirm = _confirm(args, best, worlds, log, out) if args.confirm else []
+    if confirm:  # kept before anything else can fail
+        with open(os.path.join(out, "confirm.json"), "w") as f:
+            json.dump([{k: v for k, v in c.items() if k != "report"} for c in confirm], f, indent=1, default=str)
     fits = [(f"fit-{k}", e.tables) for k, e in enumerate(best, 1)]
     png = plot.figure(ref, fits + [(f"{c['world']} (real Claude Code)", c["report"]) for c in confirm
                                    if c.get("report")], os.path.join(out, "fit.png"))

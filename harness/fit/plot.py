@@ -6,6 +6,12 @@ from __future__ import annotations
 from harness.fieldlog.tables import GAP_BUCKETS
 
 
+def hour_counts(t: dict) -> dict:
+    """The hour table of either shape: the field JSON's {"tz", "counts"} or the analyzer's {hour: n}."""
+    h = t["by_hour_local"]
+    return h["counts"] if isinstance(h.get("counts"), dict) else h
+
+
 def _shares(counts: dict, keys: list[str]) -> list[float]:
     total = sum(counts.get(k, 0) for k in keys) or 1
     return [counts.get(k, 0) / total for k in keys]
@@ -33,7 +39,7 @@ def figure(ref: dict, fits: list[tuple[str, dict]], path: str) -> str:
     for i, (label, t, color, _) in enumerate(series):
         axes[1].bar([k + i * width for k in range(len(gap_keys))], _shares(t["gaps"], gap_keys), width,
                     color=color, label=label)
-        axes[2].plot(range(24), _shares(t["by_hour_local"]["counts"], hour_keys), "o-" if i == 0 else "s--",
+        axes[2].plot(range(24), _shares(hour_counts(t), hour_keys), "o-" if i == 0 else "s--",
                      color=color, label=label)
     axes[1].set_xticks([k + 0.4 - width / 2 for k in range(len(gap_keys))], gap_keys)
     axes[1].set(ylabel="share of api_errors", title="gap to the preceding event (§3.7)")

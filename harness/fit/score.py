@@ -14,8 +14,11 @@ Components, each in [0, 1]:
                 have reported hundreds), log10(ratio / 3 want), capped at 1; else 0
     volume      |log10(api_errors / 325)| at the field's session count (capped at 1)
 
-The fit's score is the root mean square of all eleven; `signature_distance` is compare.distance
-on the first five, the number lab-vs-field reports for real Claude Code.
+The fit's score is the weighted root mean square of all eleven (WEIGHTS: 3 for the four the
+issue's done-criterion names -- retry 1, retry 2, the >= 6 MB share, all ECONNRESET -- 1 for
+the others; a first run with equal weights traded the ECONNRESET share for the temporal
+tables); `signature_distance` is compare.distance on the first five, the number
+lab-vs-field reports for real Claude Code.
 """
 
 from __future__ import annotations
@@ -28,10 +31,12 @@ from harness.fieldlog import compare
 from harness.fieldlog import field as field_report
 from harness.fieldlog.tables import BURST_WINDOW, GAP_BUCKETS, SIZE_BUCKETS, gap_bucket
 
+from .plot import hour_counts
 from .surrogate import SimResult, local_hour, utc_of
 
 COMPONENTS = ("retry_1", "retry_2", "retry_3+", "large_share", "econnreset", "gaps", "bursts",
               "hours", "days", "synthetic", "volume")
+WEIGHTS = {c: 3.0 if c in ("retry_1", "retry_2", "large_share", "econnreset") else 1.0 for c in COMPONENTS}
 FIELD_ERRORS = 325
 FIELD_SYNTHETIC = 30  # "At least 30 turns died with a synthetic ... API Error message" (§1)
 
@@ -126,7 +131,7 @@ def components(t: dict, ref: dict) -> dict[str, float]:
     hour_keys = [f"{h:02d}" for h in range(24)]
     out["gaps"] = _tv(t["gaps"], ref["gaps"], gap_keys)
     out["bursts"] = abs(t["bursts"]["share"] - ref["bursts"]["share"])
-    out["hours"] = _tv(t["by_hour_local"]["counts"], ref["by_hour_local"]["counts"], hour_keys)
+    out["hours"] = _tv(hour_counts(t), hour_counts(ref), hour_keys)
     out["days"] = abs(_top3(t["by_day_utc"]) - _top3(ref["by_day_utc"]))
     want = ref["synthetic_turns"] / ref["api_errors"]
     ratio = t["synthetic_turns"] / t["api_errors"]
@@ -136,8 +141,8 @@ def components(t: dict, ref: dict) -> dict[str, float]:
     return out
 
 
-def score(comp: dict[str, float]) -> float:
-    return math.sqrt(sum(comp[c] ** 2 for c in COMPONENTS) / len(COMPONENTS))
+def score(comp: dict[str, float], weights: dict[str, float] = WEIGHTS) -> float:
+    return math.sqrt(sum(weights[c] * comp[c] ** 2 for c in COMPONENTS) / sum(weights.values()))
 
 
 def signature_distance(t: dict, ref: dict) -> float | None:
