@@ -18,7 +18,6 @@ a sequential design -- a level is decided as soon as it is decided.
 
 from __future__ import annotations
 
-import math
 import random
 import threading
 import time
@@ -37,7 +36,8 @@ class Settings:
     repeats: int = 2
     top_repeats: int = 4
     max_repeats: int = 6
-    bisect_steps: int = 5  # at most; each flip is bisected until its ratio is under `resolution`
+    bisect_steps: int = 4  # at most; each flip is narrowed until its ratio is under `resolution`
+    bisect_points: int = 3  # interior points probed at once per step
     resolution: float = 1.12
     treatment_repeats: int = 4
     stagger: float = 1.0  # real seconds over which a batch's starts are spread (seeded)
@@ -199,9 +199,13 @@ class Search:
             for (factor, treatment), lad in h.ladders.items():
                 b = lad.boundary()
                 if treatment is None and b is not None and b[0] is not None and b[1] / b[0] > self.s.resolution:
-                    mid = math.sqrt(b[0] * b[1])
-                    mid = round(mid) if factor == "size" else mid
-                    jobs += self.level_jobs(factor, mid, self.s.repeats, "bisect")
+                    # several interior points at once (geometric quartiles): each step costs one
+                    # probe's time and cuts the interval 4-fold, where a bisection halves it
+                    ratio = b[1] / b[0]
+                    for i in range(1, self.s.bisect_points + 1):
+                        mid = b[0] * ratio ** (i / (self.s.bisect_points + 1))
+                        mid = round(mid) if factor == "size" else mid
+                        jobs += self.level_jobs(factor, mid, self.s.repeats, "bisect")
             if not jobs:
                 return
             self.batch(jobs)
