@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ctypes
 import os
+import re
 import signal
 import subprocess
 import threading
@@ -191,8 +192,20 @@ def _child_setup(name: str | None) -> Callable[[], None]:
     return setup
 
 
+# variables a lab process never inherits: the user's keys and tokens stay in the user's shell
+SECRET_RE = re.compile(r"(API_?KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL|AUTH)", re.IGNORECASE)
+
+
+def scrubbed_environ(env: dict[str, str] | None = None) -> dict[str, str]:
+    """`env` (default os.environ) without any variable whose name looks like a secret."""
+    return {k: v for k, v in (os.environ if env is None else env).items() if not SECRET_RE.search(k)}
+
+
 def popen_in(name: str | None, argv: Sequence[str], **kwargs: Any) -> subprocess.Popen:
-    """Start a process inside namespace `name`. It dies with the thread that started it."""
+    """Start a process inside namespace `name`. It dies with the thread that started it.
+    Without an explicit `env` it gets ours minus secrets (scrubbed_environ)."""
+    if kwargs.get("env") is None:
+        kwargs["env"] = scrubbed_environ()
     return subprocess.Popen(list(argv), preexec_fn=_child_setup(name), **kwargs)
 
 

@@ -21,7 +21,7 @@ LAB_KEY = "lab-key"  # what every real client sends when probe.api_key_env is un
 
 
 def api_key(probe: Probe) -> str:
-    return os.environ.get(probe.api_key_env) or LAB_KEY
+    return (os.environ.get(probe.api_key_env) if probe.api_key_env else None) or LAB_KEY
 
 
 def mock_headers(probe: Probe) -> dict[str, str]:

@@ -33,6 +33,7 @@ import subprocess
 
 from harness.outcome import Observation, ProbeRecord, classify
 from netem.errors import ConfigError
+from netem.nsexec import scrubbed_environ
 
 from . import retries
 from .common import (
@@ -98,7 +99,8 @@ def run(probe: Probe) -> ProbeRecord:
             "timeout_ms": probe.timeout * 1000, "deadline_ms": deadline * 1000,
             "headers": lab_headers(probe, probe_id), "ca_path": probe.ca_path,
             "think_ms": (probe.think_time or 0) * 1000}
-    env = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")}
+    # no proxies, and none of the user's keys or tokens (the key it sends is in `spec`)
+    env = {k: v for k, v in scrubbed_environ().items() if not k.lower().endswith("_proxy")}
     if probe.ca_path:
         env["NODE_EXTRA_CA_CERTS"] = probe.ca_path
     proc = subprocess.run([node_binary(), SCRIPT, "-"], input=json.dumps(spec), capture_output=True,

@@ -29,7 +29,9 @@ class Probe:
     ca_path: str | None = None  # trust this CA for TLS
     model: str = "claude-sonnet-4-5"
     max_tokens: int = 1024
-    api_key_env: str = "ANTHROPIC_API_KEY"  # the key is read from this variable, never stored
+    # a real key is read only from a variable the user names (probe --base-url, client
+    # --api-key-env); None: the lab key (common.LAB_KEY) -- lab targets never get a real one
+    api_key_env: str | None = None
     lab_stream: dict[str, Any] | None = None  # mock only: x-resetlab-stream header
     lab_plan: list[dict[str, Any]] | None = None  # mock only: x-resetlab-plan header
     seed: int = 0  # the request body's filler is drawn from this (each repeat its own body)
