@@ -1,6 +1,7 @@
 """A running topology: namespaces, veths, addresses, routes, NAT and shaping, as one
 context manager. Everything it creates is released on success, exception, Ctrl-C and
-SIGTERM; a SIGKILLed owner leaves a registry record for `python -m netem cleanup`.
+SIGTERM; a SIGKILLed owner's leftovers go within moments, swept by the run's reaper
+(netem/reaper.py), and `python -m netem cleanup` remains for anything older.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any
 
 from pyroute2 import IPRoute
 
-from . import names, nat, nsexec, shaping
+from . import names, nat, nsexec, reaper, shaping
 from .registry import RunRecord
 from .spec import TopologySpec
 from .vm import startup_factor
@@ -110,6 +111,7 @@ class Topology:
         self.delay_lines: dict[str, subprocess.Popen] = {}
         self.timings: dict[str, float] = {}
         self._created: list[str] = []
+        self._reaper: subprocess.Popen | None = None
 
     # -- context manager -------------------------------------------------------------------
 
@@ -152,6 +154,7 @@ class Topology:
     def start(self) -> None:
         t0 = time.perf_counter()
         self.record.save()  # first: a kill from here on leaves a record to sweep
+        self._reaper = reaper.start(self.run_id)  # ... which the reaper sweeps if we die
         fwd = self.spec.forwarders()
         for h in self.hosts.values():
             nsexec.create_netns(h.netns)
@@ -275,6 +278,9 @@ class Topology:
             nsexec.remove_netns(ns)
         self._created.clear()
         self.record.remove()
+        if self._reaper is not None:
+            reaper.release(self._reaper)
+            self._reaper = None
         if self._old_sigterm is not None:
             signal.signal(signal.SIGTERM, self._old_sigterm)
             self._old_sigterm = None

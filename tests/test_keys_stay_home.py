@@ -104,7 +104,7 @@ def _harness(tmp_path, *args, timeout=900):
     reg = tmp_path / "registry"
     env = {**os.environ, **SECRET_ENV, "PYTHONPATH": ROOT, "RESETLAB_REGISTRY_DIR": str(reg),
            "TMPDIR": str(tmp_path / "tmp")}
-    (tmp_path / "tmp").mkdir(exist_ok=True)
+    (tmp_path / "tmp").mkdir(parents=True, exist_ok=True)
     with EnvironWatch(str(reg)) as watch:
         res = subprocess.run([sys.executable, "-m", "harness", *args], capture_output=True, text=True,
                              cwd=tmp_path, env=env, timeout=timeout)
