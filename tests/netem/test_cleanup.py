@@ -1,4 +1,5 @@
-"""After a SIGKILL, `python -m netem cleanup` leaves nothing with the prefix behind."""
+"""After a SIGKILL, `python -m netem cleanup` leaves nothing with the prefix behind (what a
+run's reaper did not sweep: here the reaper is killed too; test_reaper.py covers the reaper)."""
 
 import os
 import signal
@@ -27,7 +28,7 @@ spec = chain("client", "router", "server",
 with Topology(spec, backend=sys.argv[1]) as topo:
     sh = topo["server"].popen(["sh", "-c", "sleep 600 & echo started; wait"], stdout=subprocess.PIPE)
     sh.stdout.readline()  # the grandchild exists before anyone is told the world is up
-    print(topo.run_id, flush=True)
+    print(topo.run_id, topo._reaper.pid, flush=True)
     time.sleep(600)
 """
 
@@ -40,10 +41,12 @@ def _cli(*args):
 def test_sigkilled_world_is_swept_by_cleanup(backend):
     before = snapshot()
     child = subprocess.Popen([sys.executable, "-c", CHILD, backend], stdout=subprocess.PIPE, text=True, cwd=ROOT)
-    run_id = child.stdout.readline().strip()
+    run_id, reaper = child.stdout.readline().split()
     assert len(run_id) == 6, run_id
     mine = [n for n in nsexec.list_netns() if n.startswith(f"rl-{run_id}-")]
     assert len(mine) == 3
+    os.kill(int(reaper), signal.SIGKILL)  # a leftover the reaper cannot take: it died first
+    time.sleep(0.1)
     child.send_signal(signal.SIGKILL)
     child.wait()
     time.sleep(0.2)
@@ -74,7 +77,7 @@ def test_sigterm_and_ctrl_c_release_everything(sig, backend):
     # would inherit that: give it the disposition a terminal's Ctrl-C meets.
     child = subprocess.Popen([sys.executable, "-c", CHILD, backend], stdout=subprocess.PIPE, text=True, cwd=ROOT,
                              preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
-    run_id = child.stdout.readline().strip()
+    run_id = child.stdout.readline().split()[0]
     mine = [n for n in nsexec.list_netns() if n.startswith(f"rl-{run_id}-")]
     inside = [p for n in mine for p in nsexec.pids_in_netns(n)]
     assert len(mine) == 3 and inside  # (the delay line,) sh and its sleep
