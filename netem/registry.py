@@ -79,6 +79,11 @@ def load_records() -> dict[str, RunRecord]:
     return out
 
 
+def owned_by(pid: int) -> list[RunRecord]:
+    """The live records of the runs process `pid` owns (what it has made, e.g. for a test)."""
+    return [r for r in load_records().values() if r.owner_pid == pid]
+
+
 @dataclass
 class Leftovers:
     netns: list[str] = field(default_factory=list)

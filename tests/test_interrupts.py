@@ -11,20 +11,19 @@ import time
 
 import pytest
 
-from netem import nsexec
+from netem import nsexec, registry
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def _start_run(tmp_path, *extra):
-    """A run whose registry (what it creates) is ours to watch; stderr to a file to poll."""
-    reg = tmp_path / "registry"
+    """A run (what it creates: netem.registry.owned_by its pid); stderr to a file to poll."""
     err = open(tmp_path / "stderr", "w")
-    env = {**os.environ, "PYTHONPATH": ROOT, "RESETLAB_REGISTRY_DIR": str(reg)}
+    env = {**os.environ, "PYTHONPATH": ROOT}
     proc = subprocess.Popen([sys.executable, "-m", "harness", "run", "--world", "h4", "--repeats", "2",
                              "--out", str(tmp_path / "out"), *extra], cwd=ROOT, env=env,
                             stdout=subprocess.DEVNULL, stderr=err, start_new_session=True)
-    return proc, reg
+    return proc, proc.pid
 
 
 def _wait_for_probes(proc, tmp_path, n: int = 2, timeout: float = 240) -> list[str]:
@@ -33,9 +32,7 @@ def _wait_for_probes(proc, tmp_path, n: int = 2, timeout: float = 240) -> list[s
     while time.monotonic() < deadline:
         assert proc.poll() is None, (tmp_path / "stderr").read_text()
         if (tmp_path / "stderr").read_text().count("] ") >= n:
-            netns = []
-            for rec in (tmp_path / "registry").glob("*.json"):
-                netns += json.loads(rec.read_text())["netns"]
+            netns = [n for rec in registry.owned_by(proc.pid) for n in rec.netns]
             assert netns
             return netns
         time.sleep(0.1)
@@ -43,10 +40,10 @@ def _wait_for_probes(proc, tmp_path, n: int = 2, timeout: float = 240) -> list[s
     pytest.fail("the run made no progress in time: " + (tmp_path / "stderr").read_text()[-500:])
 
 
-def _released(netns: list[str], reg) -> None:
+def _released(netns: list[str], owner: int) -> None:
     left = set(nsexec.list_netns()) & set(netns)
     assert not left, left
-    assert not list(reg.glob("*.json")), "registry record left"
+    assert not registry.owned_by(owner), "registry record left"
 
 
 def _partial(tmp_path, signame: str) -> None:
@@ -65,18 +62,18 @@ def _partial(tmp_path, signame: str) -> None:
 @pytest.mark.slow
 @pytest.mark.parametrize("sig, status", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_run_interrupted_exits_non_zero_with_partial_results(tmp_path, sig, status):
-    proc, reg = _start_run(tmp_path, "--no-mitigations")
+    proc, owner = _start_run(tmp_path, "--no-mitigations")
     netns = _wait_for_probes(proc, tmp_path)
     proc.send_signal(sig)
     assert proc.wait(timeout=120) == status
     _partial(tmp_path, signal.Signals(sig).name)
-    _released(netns, reg)
+    _released(netns, owner)
 
 
 @pytest.mark.netns
 @pytest.mark.slow
 def test_second_ctrl_c_during_cleanup_does_not_leak(tmp_path):
-    proc, reg = _start_run(tmp_path, "--no-mitigations")
+    proc, owner = _start_run(tmp_path, "--no-mitigations")
     netns = _wait_for_probes(proc, tmp_path)
     proc.send_signal(signal.SIGINT)
     for _ in range(5):  # more Ctrl-C while it tears down and writes
@@ -85,7 +82,7 @@ def test_second_ctrl_c_during_cleanup_does_not_leak(tmp_path):
             proc.send_signal(signal.SIGINT)
     assert proc.wait(timeout=120) == 130
     _partial(tmp_path, "SIGINT")
-    _released(netns, reg)
+    _released(netns, owner)
 
 
 def test_a_finished_run_clears_an_old_partial_mark(tmp_path):

@@ -17,7 +17,7 @@ import pytest
 
 from harness.clients.common import LAB_KEY, api_key
 from harness.clients.probe import Probe
-from netem import nsexec
+from netem import nsexec, registry
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FAKE = "sk-ant-api03-RESETLAB-FAKE-KEY-4f1d2c9a8b7e6d5c4b3a2910-QQQQ"
@@ -41,11 +41,11 @@ def test_a_probe_uses_the_lab_key_unless_a_variable_is_named(monkeypatch):
 
 
 class EnvironWatch:
-    """Reads /proc/<pid>/environ of every process inside the rl- namespaces of the runs whose
-    registry is `registry` (or of the given netns), every 50 ms, while a lab runs."""
+    """Reads /proc/<pid>/environ of every process inside the rl- namespaces of the runs that
+    process `owner` owns (or of the given netns), every 50 ms, while a lab runs."""
 
-    def __init__(self, registry: str | None = None, netns: list[str] | None = None):
-        self.registry, self.netns = registry, netns or []
+    def __init__(self, owner: int | None = None, netns: list[str] | None = None):
+        self.owner, self.netns = owner, netns or []
         self.seen_pids: set[int] = set()
         self.leaky: list[str] = []
         self._stop = threading.Event()
@@ -53,13 +53,8 @@ class EnvironWatch:
 
     def _names(self) -> list[str]:
         names = list(self.netns)
-        if self.registry and os.path.isdir(self.registry):
-            for f in os.listdir(self.registry):
-                try:
-                    with open(os.path.join(self.registry, f)) as fh:
-                        names += json.load(fh)["netns"]
-                except (OSError, ValueError, KeyError):
-                    pass
+        if self.owner is not None:
+            names += [n for rec in registry.owned_by(self.owner) for n in rec.netns]
         return names
 
     def _loop(self) -> None:
@@ -101,19 +96,18 @@ def _grep_tree(*folders) -> list[str]:
 
 
 def _harness(tmp_path, *args, timeout=900):
-    reg = tmp_path / "registry"
-    env = {**os.environ, **SECRET_ENV, "PYTHONPATH": ROOT, "RESETLAB_REGISTRY_DIR": str(reg),
-           "TMPDIR": str(tmp_path / "tmp")}
+    env = {**os.environ, **SECRET_ENV, "PYTHONPATH": ROOT, "TMPDIR": str(tmp_path / "tmp")}
     (tmp_path / "tmp").mkdir(parents=True, exist_ok=True)
-    with EnvironWatch(str(reg)) as watch:
-        res = subprocess.run([sys.executable, "-m", "harness", *args], capture_output=True, text=True,
-                             cwd=tmp_path, env=env, timeout=timeout)
-    assert res.returncode == 0, res.stderr[-2000:]
-    assert not _leaks(res.stdout + res.stderr)
+    proc = subprocess.Popen([sys.executable, "-m", "harness", *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, cwd=tmp_path, env=env)
+    with EnvironWatch(proc.pid) as watch:
+        out, err = proc.communicate(timeout=timeout)
+    assert proc.returncode == 0, err[-2000:]
+    assert not _leaks(out + err)
     assert watch.seen_pids, "no lab process was seen: the watch saw nothing to check"
     assert not watch.leaky, watch.leaky
     assert not _grep_tree(tmp_path), _grep_tree(tmp_path)
-    return res
+    return out
 
 
 @pytest.mark.netns

@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from netem import nsexec
+from netem import nsexec, registry
 
 pytestmark = pytest.mark.netns
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -32,7 +32,7 @@ OWNER = textwrap.dedent("""
 
 
 def _env(tmp_path) -> dict:
-    return {**os.environ, "PYTHONPATH": ROOT, "RESETLAB_REGISTRY_DIR": str(tmp_path / "registry")}
+    return {**os.environ, "PYTHONPATH": ROOT}
 
 
 def _alive(pid: int) -> bool:
@@ -43,13 +43,13 @@ def _alive(pid: int) -> bool:
         return False
 
 
-def _wait_gone(netns: list[str], pids: list[int], registry) -> float:
+def _wait_gone(netns: list[str], pids: list[int], owner: int) -> float:
     """Seconds until every namespace, process and registry record is gone (fails after 5 s)."""
     t0 = time.monotonic()
     while True:
         left_ns = set(netns) & set(nsexec.list_netns())
         left_pids = [p for p in pids if _alive(p)]
-        left_rec = list(registry.glob("*.json")) if registry.exists() else []
+        left_rec = [r.run_id for r in registry.owned_by(owner)]
         if not (left_ns or left_pids or left_rec):
             return time.monotonic() - t0
         if time.monotonic() - t0 > GONE_WITHIN:
@@ -65,14 +65,13 @@ def test_sigkilled_owner_leaves_nothing_within_5_s(tmp_path, n):
     assert len(info["netns"]) == 3 * n and set(info["netns"]) <= set(nsexec.list_netns())
     owner.send_signal(signal.SIGKILL)
     owner.wait()
-    took = _wait_gone(info["netns"], info["pids"] + info["reapers"], tmp_path / "registry")
+    took = _wait_gone(info["netns"], info["pids"] + info["reapers"], owner.pid)
     print(f"{n} topologies swept {took:.2f} s after SIGKILL")
 
 
-def test_a_closed_topology_releases_its_reaper(tmp_path, monkeypatch):
-    from netem import Topology, chain, registry
+def test_a_closed_topology_releases_its_reaper():
+    from netem import Topology, chain
 
-    monkeypatch.setattr(registry, "REGISTRY_DIR", str(tmp_path / "registry"))
     with Topology(chain("a", "b")) as topo:
         reaper = topo._reaper
         assert _alive(reaper.pid)
@@ -92,8 +91,7 @@ def test_sigkilled_harness_run_leaves_nothing_within_5_s(tmp_path):
     netns: list[str] = []
     while time.monotonic() < deadline and proc.poll() is None:
         if (tmp_path / "stderr").read_text().count("] ") >= 2:  # mid-world: probes running
-            for rec in (tmp_path / "registry").glob("*.json"):
-                netns += json.loads(rec.read_text())["netns"]
+            netns = [n for rec in registry.owned_by(proc.pid) for n in rec.netns]
             if netns:
                 break
         time.sleep(0.1)
@@ -102,5 +100,5 @@ def test_sigkilled_harness_run_leaves_nothing_within_5_s(tmp_path):
     assert pids  # the origin, the edge, the delay line
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    took = _wait_gone(netns, pids, tmp_path / "registry")
+    took = _wait_gone(netns, pids, proc.pid)
     print(f"harness run swept {took:.2f} s after SIGKILL")
