@@ -52,10 +52,11 @@ class RunRecord:
         os.replace(tmp, self.path)
 
     def remove(self) -> None:
-        try:
-            os.unlink(self.path)
-        except FileNotFoundError:
-            pass
+        for path in (self.path, self.path + ".tmp"):  # .tmp: a save cut short by a SIGKILL
+            try:
+                os.unlink(path)
+            except FileNotFoundError:
+                pass
 
     def owner_alive(self) -> bool:
         return self.owner_start is not None and _proc_start(self.owner_pid) == self.owner_start
@@ -82,6 +83,24 @@ def load_records() -> dict[str, RunRecord]:
 def owned_by(pid: int) -> list[RunRecord]:
     """The live records of the runs process `pid` owns (what it has made, e.g. for a test)."""
     return [r for r in load_records().values() if r.owner_pid == pid]
+
+
+def _tmp_runs(min_age: float = 10.0) -> set[str]:
+    """Runs with only a stale <run>.json.tmp (older than min_age s: a live run renames its
+    own within microseconds, and must not find it gone)."""
+    out = set()
+    try:
+        entries = os.listdir(REGISTRY_DIR)
+    except FileNotFoundError:
+        return out
+    for e in entries:
+        if e.endswith(".json.tmp"):
+            try:
+                if time.time() - os.stat(os.path.join(REGISTRY_DIR, e)).st_mtime > min_age:
+                    out.add(e[:-len(".json.tmp")])
+            except FileNotFoundError:
+                continue
+    return out
 
 
 @dataclass
@@ -118,6 +137,8 @@ def find_leftovers(include_live: bool = False) -> Leftovers:
         left.netns.append(ns)
         left.pids.extend(nsexec.pids_in_netns(ns))
     left.records = [run for run in records if run not in live]
+    # a save cut short (SIGKILL between writing <run>.json.tmp and renaming it)
+    left.records += sorted(run for run in _tmp_runs() if run not in live and run not in records)
     left.host_links = _host_links()
     left.pids = sorted(set(left.pids))
     return left

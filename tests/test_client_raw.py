@@ -594,8 +594,9 @@ def cli(*argv) -> int:
 
 
 def test_cli_prints_one_valid_json_line_and_hides_the_key(origin, capsys, monkeypatch):
-    monkeypatch.setenv("ANTHROPIC_API_KEY", SECRET)
-    rc = cli("raw", "--base-url", origin.url, "--size", "3K", "--protocol", "h2c", "--keepalive", "5",
+    monkeypatch.setenv("ANTHROPIC_API_KEY", SECRET)  # read because --api-key-env names it
+    rc = cli("raw", "--base-url", origin.url, "--api-key-env", "ANTHROPIC_API_KEY", "--size", "3K",
+             "--protocol", "h2c", "--keepalive", "5",
              "--lab-stream", '{"deltas": 3, "ping_interval": null}', "--canary",
              "--extra", '{"idle_timeout": 3}', "--read-pause", "0.01:0.01")
     out, err = capsys.readouterr()

@@ -68,7 +68,12 @@ class EnvironWatch:
                         continue
                     self.seen_pids.add(pid)
                     if _leaks(env):
-                        self.leaky.append(f"pid {pid} in {ns}")
+                        try:
+                            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                                cmd = f.read().replace(b"\0", b" ").decode(errors="replace")[:200]
+                        except OSError:
+                            cmd = "?"
+                        self.leaky.append(f"pid {pid} in {ns}: {cmd}")
             time.sleep(0.05)
 
     def __enter__(self):

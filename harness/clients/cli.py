@@ -8,7 +8,7 @@
 
 NAME is a runner from harness.clients.registry.RUNNERS (raw, python-sdk, node-sdk, curl,
 claude-code). BYTES may end in K or M (x1024, x1024*1024). The API key is read from the
-variable named by --api-key-env (default ANTHROPIC_API_KEY) and never printed.
+variable named by --api-key-env (none by default: the lab key is sent) and never printed.
 
 Prints the ProbeRecord as exactly one JSON line on stdout and exits 0 whatever the outcome
 (a reset is a measurement, not an error). Bad input: one line on stderr,
@@ -74,7 +74,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--ca", metavar="PATH", help="trust this CA (PEM) for TLS")
     p.add_argument("--model", metavar="M", help="model name in the request body")
     p.add_argument("--max-tokens", metavar="N", help="max_tokens in the request body")
-    p.add_argument("--api-key-env", metavar="VAR", help="variable holding the API key")
+    p.add_argument("--api-key-env", metavar="VAR", help="variable holding a real API key (default: none -- the lab key is sent)")
     p.add_argument("--lab-stream", metavar="JSON", help="mock only: x-resetlab-stream (object)")
     p.add_argument("--lab-plan", metavar="JSON", help="mock only: x-resetlab-plan (list of rules)")
     p.add_argument("--extra", metavar="JSON", help="more Probe fields (object): seed, idle_timeout, headers, ...")

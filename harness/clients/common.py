@@ -12,6 +12,8 @@ import subprocess
 import sys
 from typing import Any
 
+from netem.nsexec import scrubbed_environ
+
 from .probe import Probe
 from .retries import PROBE_ID_HEADER
 
@@ -131,7 +133,7 @@ def ensure_npm(folder: str, timeout: float = 600.0) -> None:
         if npm_installed(folder):
             return
         proc = subprocess.run([npm, "ci", "--prefix", folder, "--no-audit", "--no-fund"],
-                              capture_output=True, text=True, timeout=timeout)
+                              capture_output=True, text=True, timeout=timeout, env=scrubbed_environ())
         if proc.returncode != 0 or not npm_installed(folder):
             tail = (proc.stderr or proc.stdout).strip().splitlines()[-5:]
             raise NodeUnavailable(f"npm ci --prefix {folder} failed ({proc.returncode}): "
