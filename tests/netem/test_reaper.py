@@ -76,7 +76,7 @@ def test_a_closed_topology_releases_its_reaper():
         reaper = topo._reaper
         assert _alive(reaper.pid)
         netns = [h.netns for h in topo.hosts.values()]
-    assert reaper.poll() is not None and reaper.returncode == 0
+    assert reaper.wait(timeout=GONE_WITHIN) == 0  # told "done": it leaves, sweeping nothing
     assert not set(netns) & set(nsexec.list_netns())
 
 
