@@ -85,7 +85,7 @@ def under_emulation() -> bool:
 def world_runner():
     """world_runner(world, backend="auto") -> a RunningWorld, built once per worker, world and
     backend, kept for the session."""
-    from harness.worlds.runtime import RunningWorld
+    from harness.lab.runtime import RunningWorld
 
     running: dict[tuple[str, str], RunningWorld] = {}
 

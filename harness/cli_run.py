@@ -184,8 +184,8 @@ def write_partial(out: str, reason: str | None) -> None:
 
 def _probe_worlds(worlds: list, args: argparse.Namespace, state: _RunState) -> None:
     from harness.experiment.search import Settings
+    from harness.lab.runtime import RunningWorld
     from harness.run import STOP, falsify_running, results
-    from harness.worlds.runtime import RunningWorld
 
     STOP.clear()
     outages: dict[str, list[dict]] = {}

@@ -41,8 +41,8 @@ def run_world(world, out_dir: str, sessions: int = DEFAULT_SESSIONS, max_retries
     """`sessions` Claude Code sessions in one running world; returns the analyzer report of
     their logs (kept under out_dir/s<k>/)."""
     from harness.fieldlog import analyze
+    from harness.lab.runtime import RunningWorld
     from harness.workload import run_workload
-    from harness.worlds.runtime import RunningWorld
 
     if not isinstance(sessions, int) or sessions < 1:
         raise ConfigError("sessions", sessions, "an integer >= 1")

@@ -203,7 +203,7 @@ class Stopped(Exception):
 
 def run_session(rw, m: Mitigation, session: Session, turns: int, seed: int = 0,
                 sleep: Callable[[float], None] = time.sleep, stop: threading.Event | None = None) -> dict:
-    """One session of `turns` turns in a running world (harness.worlds.runtime.RunningWorld).
+    """One session of `turns` turns in a running world (harness.lab.runtime.RunningWorld).
     `stop`: checked before each attempt; when set, Stopped is raised."""
     w: World = rw.world
     lab = compile_world(w)
@@ -273,7 +273,7 @@ def run_mitigations(world: World, mitigations, turns: int = 3, seed: int = 0, *,
         raise ConfigError("turns", turns, "an integer >= 1")
     session = session or Session()
     if rw is None:
-        from harness.worlds.runtime import RunningWorld
+        from harness.lab.runtime import RunningWorld
 
         with RunningWorld(world, backend=backend) as started:
             return run_mitigations(world, ms, turns, seed, session=session, rw=started, parallel=parallel,

@@ -8,8 +8,8 @@ from concurrent.futures import Future, wait
 from harness import engine
 from harness.experiment.search import Search, Settings
 from harness.experiment.target import LabTarget
+from harness.lab.runtime import RunningWorld
 from harness.worlds.model import World
-from harness.worlds.runtime import RunningWorld
 
 # Set by a Ctrl-C (or SIGTERM, harness/interrupts.py) seen by the main thread: worker threads
 # waiting in results() -- a world's search inside a pool of worlds -- stop too, instead of

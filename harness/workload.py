@@ -247,7 +247,7 @@ def run_workload(rw, turns: int | None = None, sizes: tuple[int, ...] = DEFAULT_
                  home: str | None = None, out: str | None = None, answer_s: float = DEFAULT_ANSWER,
                  seed: int = 0, persistent: bool = False, runtime: str = "node") -> Workload:
     """Drive real Claude Code (interactive) through `turns` turns (default: one per size) in
-    a running world `rw` (harness.worlds.runtime.RunningWorld); turn i aims at a request of
+    a running world `rw` (harness.lab.runtime.RunningWorld); turn i aims at a request of
     sizes[min(i, len(sizes) - 1)] bytes. `home`: a folder for the HOME and project (kept;
     default a temp folder, removed). `out`: where the session files and workload.json go
     (default a new temp folder: the caller removes Workload.out_dir). `persistent`: one
@@ -388,8 +388,8 @@ def add_session_args(p: argparse.ArgumentParser, max_retries: int) -> None:
 def run_cli(args: argparse.Namespace) -> int:
     from harness.clients.common import NodeUnavailable
     from harness.fieldlog import analyze, render
+    from harness.lab.runtime import RunningWorld
     from harness.worlds import by_name
-    from harness.worlds.runtime import RunningWorld
 
     try:
         world = by_name(args.world)

@@ -35,7 +35,7 @@ CRASHER = """
 import os, sys, threading
 from harness.worlds import by_name
 from harness.worlds.model import ProbeSpec
-from harness.worlds.runtime import RunningWorld
+from harness.lab.runtime import RunningWorld
 rw = RunningWorld(by_name(sys.argv[1])).__enter__()
 threading.Timer(float(sys.argv[2]), lambda: os._exit(3)).start()
 while True:
@@ -48,7 +48,7 @@ FINISHER = """
 import sys
 from harness.worlds import by_name
 from harness.worlds.model import ProbeSpec
-from harness.worlds.runtime import RunningWorld
+from harness.lab.runtime import RunningWorld
 with RunningWorld(by_name(sys.argv[1])) as rw:
     for _ in range(2):
         rw.probe(ProbeSpec(size=1024, duration=5))

@@ -56,8 +56,8 @@ def test_run_writes_a_results_folder_and_report_rerenders_it(tmp_path):
 
 @pytest.mark.netns
 def test_probe_asks_before_sending_and_never_writes_the_key(tmp_path):
+    from harness.lab.runtime import RunningWorld
     from harness.worlds import by_name
-    from harness.worlds.runtime import RunningWorld
 
     env = {"RESETLAB_TEST_KEY": SECRET}
     with RunningWorld(by_name("control")) as rw:

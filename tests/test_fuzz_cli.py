@@ -108,7 +108,7 @@ def nothing_built(monkeypatch, tmp_path):
     """Every way a command builds something raises Tripwire; the working folder is tmp_path."""
     import trio
 
-    from harness.worlds import runtime
+    from harness.lab import runtime
     from netem import topology
 
     def trip(*a, **k):

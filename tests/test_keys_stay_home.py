@@ -119,9 +119,9 @@ def _harness(tmp_path, *args, timeout=900):
 @pytest.mark.slow
 def test_matrix_cell_and_every_client_send_the_lab_key(monkeypatch, tmp_path):
     from harness.clients import claude_code, node_sdk
+    from harness.lab.runtime import RunningWorld
     from harness.worlds import by_name
     from harness.worlds.model import ProbeSpec
-    from harness.worlds.runtime import RunningWorld
     from tests.requires import installed
 
     installed(node_sdk.FOLDER)

@@ -192,7 +192,7 @@ def _quick(family: str, max_real: float = 12.0) -> S.Draw:
 @pytest.mark.netns
 @pytest.mark.parametrize("family", ["h1-stream", "h2-nat", "h4-stall", "h5-prefill"])
 def test_drawn_worlds_truth_holds_in_the_lab(family):
-    from harness.worlds.runtime import RunningWorld
+    from harness.lab.runtime import RunningWorld
 
     d = _quick(family)
     with RunningWorld(d.world) as rw:

@@ -22,9 +22,9 @@ from typing import Any
 from harness import wire
 from harness.clients.registry import runner
 from harness.edge.policy import EdgePolicy
+from harness.lab.runtime import RunningWorld
 from harness.worlds.compile import LINK_LABELS
 from harness.worlds.model import ProbeSpec, World
-from harness.worlds.runtime import RunningWorld
 from netem.outage import LinkFault
 from netem.tap import Tap
 

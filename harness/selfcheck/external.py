@@ -59,7 +59,7 @@ def probe_command(base_url: str, out: str, extra: tuple[str, ...] = ()) -> list[
 def run_target(d: Draw, out: str, backend: str = "auto", timeout: float = 1800.0,
                extra: tuple[str, ...] = ()) -> dict:
     """Start the world, run `harness probe` from its client namespace, score falsification.json."""
-    from harness.worlds.runtime import RunningWorld
+    from harness.lab.runtime import RunningWorld
 
     os.makedirs(out, exist_ok=True)
     env = {**os.environ, KEY_VAR: "dummy-key-not-a-secret",

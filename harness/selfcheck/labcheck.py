@@ -57,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     import json
     import sys
 
-    from harness.worlds.runtime import RunningWorld
+    from harness.lab.runtime import RunningWorld
 
     from .strategies import draws
 

@@ -1,6 +1,7 @@
 """Worlds: one module per hypothesis holding, side by side, its world factory (field
 defaults, scaled by time_scale), its prediction table (PREDICTIONS) and its per-probe
-expectation (expect). Worlds are data (model.World); runtime.RunningWorld builds one.
+expectation (expect). Worlds are data (model.World) in field units; compile.py makes them
+the lab's, and harness/lab/runtime.RunningWorld runs one.
 """
 
 from . import control, field, h1, h2, h3, h4, h5

@@ -100,9 +100,9 @@ def test_world_probes_name_who_reset(world):
     """ProbeSpec(tap=True): the record's rst_from names the host whose RST reached the
     client. The client's TCP connection ends at the edge, so that is the edge both when its
     own budget trips and when it mirrors the origin worker's RST (a CDN hides the origin)."""
+    from harness.lab.runtime import RunningWorld
     from harness.worlds import by_name
     from harness.worlds.model import ProbeSpec
-    from harness.worlds.runtime import RunningWorld
 
     spec = {"h1-stream-limit": ProbeSpec(duration=300, tap=True),
             "h1-size-duration": ProbeSpec(size=10_000_000, duration=100, tap=True)}[world]

@@ -21,12 +21,11 @@ from contextlib import ExitStack
 from harness import jsonl
 from harness.clients.probe import Probe
 from harness.outcome import ProbeRecord
+from harness.worlds.compile import compile_world
+from harness.worlds.model import ProbeSpec, World
 from netem import Topology
 from netem.outage import running
 from netem.vm import startup_factor
-
-from .compile import compile_world
-from .model import ProbeSpec, World
 
 ORIGIN_PORT, EDGE_PORT = 8000, 8080
 
