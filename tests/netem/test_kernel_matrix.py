@@ -28,7 +28,7 @@ pytestmark = [pytest.mark.netns, pytest.mark.kernel_netem, pytest.mark.slow]
 def world_runner():
     """Like conftest's, but keeps only the current world up (on both backends): cells come
     world by world, and 10 worlds x 2 backends at once would crowd a VM's few GB."""
-    from harness.worlds.runtime import RunningWorld
+    from harness.lab.runtime import RunningWorld
 
     running: dict[tuple[str, str], RunningWorld] = {}
 
