@@ -29,8 +29,8 @@ import socket
 import h11
 import trio
 
+from harness.http.exchange import ClientGone, Exchange
 from harness.origin.config import OriginConfig
-from harness.origin.exchange import ClientGone, Exchange
 from harness.origin.reqlog import redact_headers
 from harness.origin.server import serve_origin
 

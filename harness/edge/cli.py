@@ -13,8 +13,7 @@ import sys
 
 import trio
 
-from harness.origin.cli import _parse_listen, _text_or_file
-from harness.origin.validate import SpecError, load_json
+from harness.origin.validate import SpecError, load_json, parse_listen, text_or_file
 from netem.errors import ConfigError
 
 from .policy import EdgePolicy
@@ -36,8 +35,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     try:
-        listen = _parse_listen(args.listen)
-        upstream = _parse_listen(args.upstream, "--upstream")
+        listen = parse_listen(args.listen)
+        upstream = parse_listen(args.upstream, "--upstream")
         policy = _policy(args.policy) if args.policy else EdgePolicy()
         if args.impl != "builtin" and listen[1] == 0:
             raise SpecError(f"--listen: {args.listen!r} has port 0 (allowed: a fixed port for {args.impl})")
@@ -53,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _policy(text: str) -> EdgePolicy:
     """--policy as JSON text or a file; every error names --policy (or --policy.<field>)."""
-    d = load_json(_text_or_file(text, "--policy"), "--policy")
+    d = load_json(text_or_file(text, "--policy"), "--policy")
     if not isinstance(d, dict):
         raise ConfigError("--policy", d, "an EdgePolicy as a JSON object")
     try:

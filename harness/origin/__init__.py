@@ -10,9 +10,9 @@ a shell with ``python -m harness origin`` (cli.py documents the ready line).
 
 Modules: sse (response + stream config), plan (fault plans), actions (fault actions
 registry), injector (runs a plan against an exchange), api (routes/errors),
-responses (error shapes/headers), http1/http2 (protocol drivers), transport (sockets,
-TLS via MemoryBIO), server (listener), attempts (attempt numbering), reqlog (request
-log), tls (test CA), config, runners, cli, testing (small raw clients for tests).
+responses (error shapes/headers), server (listener), attempts (attempt numbering), reqlog
+(request log), tls (test CA), config, runners, cli, testing (small raw clients for tests).
+The protocol drivers, transports and Exchange are the shared HTTP core in harness/http/.
 """
 
 from .config import OriginConfig, OriginInfo, parse_ready_line

@@ -19,9 +19,9 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import h2.errors
 
+from harness.http.exchange import Terminated
 from harness.units import scale_value
 
-from .exchange import Terminated
 from .responses import error_body, send_error
 from .validate import (
     SpecError,

@@ -27,8 +27,9 @@ from typing import TYPE_CHECKING
 
 import trio
 
+from harness.http.exchange import ClientGone, Exchange, Terminated
+
 from .attempts import from_headers
-from .exchange import ClientGone, Exchange, Terminated
 from .injector import Injector
 from .plan import parse_plan
 from .reqlog import redact_headers

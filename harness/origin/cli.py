@@ -22,7 +22,7 @@ import trio
 from .config import MAX_BODY_BYTES, OriginConfig
 from .server import serve_origin
 from .sse import parse_stream_spec
-from .validate import SpecError
+from .validate import SpecError, parse_listen, text_or_file
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -47,27 +47,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     return p
 
 
-def _text_or_file(value: str, what: str) -> str:
-    """Plans and configs are JSON text, or the path of a file holding it."""
-    if value.lstrip().startswith(("[", "{")):
-        return value
-    try:
-        with open(value, encoding="utf-8") as f:
-            return f.read()
-    except OSError as exc:
-        raise SpecError(f"{what}: {value!r} is neither JSON nor a readable file ({exc.strerror})") from None
-
-
-def _parse_listen(value: str, flag: str = "--listen") -> tuple[str, int]:
-    host, sep, port = value.rpartition(":")
-    if not sep or not port.isdigit() or int(port) > 65535:
-        raise SpecError(f"{flag}: {value!r} is not HOST:PORT (allowed: e.g. 127.0.0.1:0, [::1]:8123)")
-    return host.strip("[]") or "127.0.0.1", int(port)
-
-
 def config_from_args(args: argparse.Namespace) -> OriginConfig:
-    host, port = _parse_listen(args.listen)
-    stream = parse_stream_spec(_text_or_file(args.stream, "--stream"), where="--stream") \
+    host, port = parse_listen(args.listen)
+    stream = parse_stream_spec(text_or_file(args.stream, "--stream"), where="--stream") \
         if args.stream else parse_stream_spec({})
     if args.ping_interval is not None:
         stream = parse_stream_spec({"ping_interval": args.ping_interval}, stream, "--ping-interval")
@@ -75,7 +57,7 @@ def config_from_args(args: argparse.Namespace) -> OriginConfig:
     if args.plan:
         from .plan import parse_plan
 
-        plan = parse_plan(_text_or_file(args.plan, "--plan"), "--plan")
+        plan = parse_plan(text_or_file(args.plan, "--plan"), "--plan")
     alpn = tuple(a.strip() for a in args.alpn.split(",") if a.strip())
     return OriginConfig(host=host, port=port, tls=args.tls, alpn=alpn, h2c=not args.no_h2c,
                         ca_path=args.ca_file, plan=plan, stream=stream, log_path=args.log,

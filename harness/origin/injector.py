@@ -19,7 +19,8 @@ from typing import Any
 
 import trio
 
-from .exchange import Exchange, Op
+from harness.http.exchange import Exchange, Op
+
 from .plan import Plan, Rule
 from .sse import PING, encode_event
 

@@ -19,10 +19,11 @@ import traceback
 
 import trio
 
+from harness.http.http1 import H1Connection
+from harness.http.http2 import H2Connection
+from harness.http.transport import TlsTransport, Transport
+
 from .config import OriginConfig, OriginInfo, OriginState
-from .http1 import H1Connection
-from .http2 import H2Connection
-from .transport import TlsTransport, Transport
 
 H2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 HANDSHAKE_TIMEOUT = 10.0

@@ -107,3 +107,21 @@ def _range_desc(kind: str, lo: float | None, hi: float | None) -> str:
     if hi is not None:
         return f"{kind} <= {hi}"
     return kind
+
+
+def text_or_file(value: str, what: str) -> str:
+    """Plans and configs are JSON text, or the path of a file holding it."""
+    if value.lstrip().startswith(("[", "{")):
+        return value
+    try:
+        with open(value, encoding="utf-8") as f:
+            return f.read()
+    except OSError as exc:
+        raise SpecError(f"{what}: {value!r} is neither JSON nor a readable file ({exc.strerror})") from None
+
+
+def parse_listen(value: str, flag: str = "--listen") -> tuple[str, int]:
+    host, sep, port = value.rpartition(":")
+    if not sep or not port.isdigit() or int(port) > 65535:
+        raise SpecError(f"{flag}: {value!r} is not HOST:PORT (allowed: e.g. 127.0.0.1:0, [::1]:8123)")
+    return host.strip("[]") or "127.0.0.1", int(port)
