@@ -82,9 +82,13 @@ def workload_args(params: dict, world: World) -> dict:
     return {"persistent": True, "runtime": "bun", "think_time": round(think, 1), "sizes": sizes}
 
 
-def lab_seconds_per_session(params: dict, world: World, max_retries: int) -> float:
+def lab_seconds_per_session(params: dict, world: World, max_retries: int, mechanisms=MECHANISMS) -> float:
     """A rough upper bound of one confirmation session's wall time (for the time budget)."""
     w = workload_args(params, world)
-    attempt = min(params["budget_s"], 600) * world.time_scale + 2
+    # a failing attempt ends at the first budget that trips: the first-byte one or the size x
+    # duration one (which trips before headers for big requests); the longest over the sizes
+    sxd = params["sxd_mb_s"] if "midstream" in mechanisms else float("inf")
+    fail = max(min(params["budget_s"], sxd / (s / 1e6)) for s in w["sizes"])
+    attempt = min(fail, 600) * world.time_scale + 2
     backoff = sum(min(0.5 * 2 ** k, 32) for k in range(max_retries))
     return len(w["sizes"]) * (w["think_time"] * world.time_scale + (max_retries + 1) * attempt + backoff) + 15
