@@ -212,13 +212,21 @@ def simulate(params: dict, mechanisms=MECHANISMS, seed: int = 0, scale: float = 
                             event = "reset_before_headers"
                             t_fail = t + min(budget, kill - t)
                     if event is None:  # headers: the stream runs (or is killed mid-way)
-                        end = t_headers + rng.lognormvariate(math.log(p["answer_s"]), 0.8)
+                        answer = rng.lognormvariate(math.log(p["answer_s"]), 0.8)
+                        end = t_headers + answer
+                        if kill < end and rows["reset_mid_stream"].fallback:
+                            # Bun: the same body again, non-streaming (headers after the whole
+                            # answer), on a new connection, with no record either way
+                            start = kill
+                            end = start + body / rate + p["prefill_s_per_mb"] * body_mb + 0.3 + answer
+                            kill = start + sxd / body_mb
+                            if end - start > budget:  # its headers come at the end: the first-byte budget
+                                kill = min(kill, start + budget)
                         if kill < end:
-                            row = rows["reset_mid_stream"]
                             t, last_active = kill, None
                             if n:
                                 res.chains.append((n, False))
-                            res.synthetic_turns += row.after.startswith("synthetic")
+                            res.synthetic_turns += 1
                             died = True
                         else:
                             t = last_active = prev_event = end
