@@ -9,7 +9,7 @@ from netem.errors import ConfigError, check_choice, check_range
 
 PROTOCOLS = ("http1", "h2", "h2c")
 MAX_BODY = 64 * 1024 * 1024
-CC_MODES = ("print", "interactive")  # Claude Code: -p (one request) or the TUI (harness/clients/claude_code.py)
+CC_MODES = ("print", "interactive")  # Claude Code: -p (one request) or the TUI (harness/clients/claude_code/)
 CC_RUNTIMES = ("node", "bun")  # what runs Claude Code's cli.js
 
 
