@@ -62,6 +62,21 @@ NODE_SKIP = skip_reason(node_sdk.FOLDER, "the Node SDK and Claude Code runners")
 needs_node = needs(NODE_SKIP)
 
 
+@pytest.fixture(scope="module", autouse=True)
+def no_route_out():
+    """Every test here runs inside a namespace of its own with no route out: the origin
+    (threads started from here), the clients and whatever they spawn can reach only its
+    loopback -- a real client that tried DNS or the internet fails at once, never leaves."""
+    from netem import Topology, chain, nsexec
+
+    if NODE_SKIP is None:  # npm ci (if any) needs the network: before going in
+        installed(node_sdk.FOLDER), installed(claude_code.FOLDER)
+    with Topology(chain("lab", "void")) as topo, nsexec.entered(topo["lab"].netns):
+        with open("/proc/thread-self/net/route") as f:  # this thread's namespace: no default route
+            assert not [ln for ln in f.read().splitlines()[1:] if ln.split()[1] == "00000000"]
+        yield
+
+
 @pytest.fixture(scope="session")
 def node_folder():
     return installed(node_sdk.FOLDER)
