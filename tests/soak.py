@@ -16,9 +16,11 @@ import argparse
 import json
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -62,7 +64,7 @@ def _argv(world: str, fate: str, after: float) -> list[str]:
     if fate == "finish":
         return [sys.executable, "-c", FINISHER, world]
     return [sys.executable, "-m", "harness", "run", "--world", world, "--repeats", "1", "--no-mitigations",
-            "--out", os.path.join("/tmp", f"rl-soak-{os.getpid()}")]
+            "--out", os.path.join(OUT, "results")]
 
 
 def one(i: int, rng: random.Random) -> dict:
@@ -113,7 +115,19 @@ def _host_nft_tables() -> list[str]:
     return [line for line in out.splitlines() if names.NFT_TABLE_RE.search(line.split()[-1] if line.split() else "")]
 
 
+OUT = ""  # the interrupted runs' results: a temporary folder, removed at the end
+
+
 def soak(n: int, parallel: int = 2, seed: int = 0) -> dict:
+    global OUT
+    OUT = tempfile.mkdtemp(prefix="rl-soak-")
+    try:
+        return _soak(n, parallel, seed)
+    finally:
+        shutil.rmtree(OUT, ignore_errors=True)
+
+
+def _soak(n: int, parallel: int, seed: int) -> dict:
     before = snapshot()
     rng = random.Random(seed)
     plans = [random.Random(rng.random()) for _ in range(n)]
