@@ -45,6 +45,7 @@ class Settings:
     heartbeat_period: float | None = None  # target seconds; default the watchdog / 4
     seed: int = 0
     stop: threading.Event | None = None  # set by whoever saw Ctrl-C: every batch stops waiting
+    upload_rate: float = 40e6  # request bytes per real second the probes' starts may add up to
 
 
 class Search:
@@ -62,11 +63,17 @@ class Search:
         self._hb_pool = ThreadPoolExecutor(max_workers=4)  # heartbeats never queue behind probes
         self._stop = self.s.stop or threading.Event()
         self._seed = 0
+        self._uploads = Bucket(self.s.upload_rate)
 
     # -- running probes ---------------------------------------------------------------------
 
     def _one(self, spec: ProbeSpec, tags: dict, delay: float) -> dict:
         time.sleep(delay)
+        if tags.get("role") != "heartbeat":
+            # big uploads start at most `upload_rate` bytes per second: a ladder's 32 MB probes
+            # all at once (and several worlds at once) would jam this machine's Python edge and
+            # origin and time out on their own deadlines -- failures of the lab, not the target
+            self._uploads.take(spec.size, self._stop)
         if self._stop.is_set() and tags.get("role") != "heartbeat":
             raise KeyboardInterrupt
         t0 = time.time()
@@ -243,6 +250,26 @@ class Search:
         if factor in ("idle_gap", "think_time", "duration", "size_x_duration") and b and b[0]:
             return max(b[0] / 4, self.t.min_keepalive)
         return max(self.r.short / 4, self.t.min_keepalive)
+
+
+class Bucket:
+    """A token bucket of request bytes: take(n) waits until n bytes may start."""
+
+    def __init__(self, rate: float):
+        self.rate, self.level, self.t = rate, rate, time.monotonic()
+        self.lock = threading.Lock()
+
+    def take(self, n: int, stop: threading.Event) -> None:
+        while not stop.is_set():
+            with self.lock:
+                now = time.monotonic()
+                self.level = min(self.rate, self.level + (now - self.t) * self.rate)
+                self.t = now
+                if self.level >= min(n, self.rate):
+                    self.level -= n
+                    return
+                wait = (min(n, self.rate) - self.level) / self.rate
+            stop.wait(min(wait, 0.2))
 
 
 def _expected_seconds(spec: ProbeSpec) -> float:

@@ -17,7 +17,7 @@ import math
 import threading
 from dataclasses import replace
 
-from harness.worlds.compile import lab_stream
+from harness.worlds.compile import UPLOAD_FLOOR_BPS, lab_stream
 from harness.worlds.model import ProbeSpec, World
 
 from .factors import EXTERNAL, LAB, WINDOW, Ranges
@@ -156,7 +156,7 @@ class ExternalTarget:
                      read_pace=spec.read_pace, canary=spec.canary, h2_window=spec.h2_window,
                      ca_path=self.ca_path, model=self.model, max_tokens=self.max_tokens(spec),
                      api_key_env=self.api_key_env or "RESETLAB_NO_KEY",
-                     timeout=4 * (spec.duration + spec.longest_idle) + watchdog + 5 + spec.size / 2e6,
+                     timeout=4 * (spec.duration + spec.longest_idle) + watchdog + 5 + spec.size / UPLOAD_FLOOR_BPS,
                      lab_stream=lab_stream(spec, 1.0) if self.lab_hints else None, idle_timeout=watchdog,
                      seed=spec.seed, think_time=spec.think_time or None)
 

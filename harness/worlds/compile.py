@@ -88,6 +88,9 @@ class LabPlan:
         return compile_probe(spec, self, base_url, origin_log)
 
 
+UPLOAD_FLOOR_BPS = 0.5e6  # the slowest upload a probe's headers deadline allows for
+
+
 def compile_world(world: World) -> LabPlan:
     s = world.time_scale
     lab = lab_values(world, s)  # World's own timed fields (nat_timeout, client_idle_timeout, ...)
@@ -125,8 +128,10 @@ def compile_probe(spec: ProbeSpec, plan: LabPlan, base_url: str, origin_log: str
     # TCP keepalive counts whole seconds (>= 1): round up, and worlds keep margins for it
     keepalive = None if lab.keepalive is None else max(1, math.ceil(lab.keepalive))
     stream = lab_stream(spec, s)
-    # the lab's own upload time is unscaled: allow 2 MB/s on top (h2 in Python is slow)
-    timeout = max(5.0, 4 * (lab.duration + lab.longest_idle) + 5.0) + spec.size / 2e6
+    # the lab's own upload time is unscaled: allow 0.5 MB/s on top (h2 in Python is slow, and
+    # several worlds searched at once share two cores: at 2 MB/s the headers deadline fired
+    # during 32 MB uploads of a loaded machine, a failure of our own making)
+    timeout = max(5.0, 4 * (lab.duration + lab.longest_idle) + 5.0) + spec.size / UPLOAD_FLOOR_BPS
     if lab.read_pace:  # a slow reader takes the response's bytes / its pace, at least
         timeout += (stream["deltas"] * RESPONSE_BYTES_PER_DELTA + RESPONSE_BYTES) / lab.read_pace
     timeout = min(timeout, 86400.0)  # Probe's ceiling (a day)
