@@ -156,11 +156,13 @@ def _chain(profile: LinkProfile):
 @pytest.mark.kernel_netem
 def test_jitter_spreads_delay_around_the_configured_value(make_topology):
     topo = make_topology(_chain(LinkProfile(delay_ms=30, jitter_ms=10)), "kernel")
-    s = udp_probe(topo, "client", "server", count=400, interval=0.002, drain=1.0)
+    s = udp_probe(topo, "client", "server", count=400, interval=0.002, drain=3.0)
     d = sorted(s.delays)
     spread = s.percentile(95) - s.percentile(5)
-    print(f"jitter 30+-10 ms: min {d[0]:.2f} median {s.median:.2f} p5..p95 spread {spread:.2f} ms")
-    assert len(d) == 400
+    print(f"jitter 30+-10 ms: {len(d)}/400 arrived, min {d[0]:.2f} median {s.median:.2f} "
+          f"p5..p95 spread {spread:.2f} ms")
+    # netem loses nothing here; under TCG (seen: median 220 ms) a straggler may outlast the drain
+    assert len(d) >= (396 if under_emulation() else 400)
     # netem draws uniformly in [delay - jitter, delay + jitter]: nothing under 20 ms, and a
     # p5..p95 spread of ~18 ms (emulation only adds to it); without jitter it is ~0
     assert d[0] >= 20 - 0.5 and spread >= 10, (d[0], spread)
