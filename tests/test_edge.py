@@ -216,7 +216,7 @@ def test_edge_cli_ready_line_and_bad_input(origin):
     bad = subprocess.run([sys.executable, "-m", "harness", "edge", "--upstream", up, "--policy", '{"idle": 1}'],
                          capture_output=True, text=True, timeout=30)
     assert bad.returncode == 2
-    assert bad.stderr.strip().count("\n") == 0 and "EdgePolicy.idle: got 1" in bad.stderr
+    assert bad.stderr.strip().count("\n") == 0 and "--policy.idle: got 1" in bad.stderr
     proc = subprocess.Popen([sys.executable, "-m", "harness", "edge", "--upstream", up, "--policy",
                              '{"idle_timeout": 5}'], stdout=subprocess.PIPE, text=True)
     try:
