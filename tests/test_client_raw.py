@@ -686,3 +686,26 @@ def test_each_seed_sends_its_own_body(origin):
         digests.setdefault(seed, set()).add(digest)
     assert all(len(d) == 1 for d in digests.values()), digests  # one body per seed
     assert len({next(iter(d)) for d in digests.values()}) == 3, digests  # and each seed its own
+
+
+def test_overall_deadline_ends_a_probe_that_nothing_else_would_end():
+    """A peer that accepts and never answers, with headers and body deadlines of a minute: the
+    probe's overall deadline (0.5 s) still ends it, as a timeout that says so."""
+    import socket as socket_
+    import time as time_
+
+    from harness.clients.probe import Probe
+    from harness.clients.raw import run
+
+    srv = socket_.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(4)  # connections complete in the backlog; nobody ever reads or answers
+    try:
+        t0 = time_.monotonic()
+        rec = run(Probe(base_url=f"http://127.0.0.1:{srv.getsockname()[1]}", timeout=60, idle_timeout=60,
+                        deadline=0.5))
+        elapsed = time_.monotonic() - t0
+    finally:
+        srv.close()
+    assert rec.outcome == "timeout" and "overall deadline" in rec.client_message
+    assert elapsed < 10, elapsed

@@ -158,7 +158,11 @@ class ExternalTarget:
                      api_key_env=self.api_key_env or "RESETLAB_NO_KEY",
                      timeout=4 * (spec.duration + spec.longest_idle) + watchdog + 5 + spec.size / UPLOAD_FLOOR_BPS,
                      lab_stream=lab_stream(spec, 1.0) if self.lab_hints else None, idle_timeout=watchdog,
-                     seed=spec.seed, think_time=spec.think_time or None)
+                     seed=spec.seed, think_time=spec.think_time or None,
+                     # an overall cap far beyond every deadline above: a hang still ends
+                     deadline=2 * (4 * (spec.duration + spec.longest_idle) + watchdog + 5
+                                   + spec.size / UPLOAD_FLOOR_BPS + PACE_BYTES / (spec.read_pace or 1e9)
+                                   + (spec.think_time or 0.0)) + 30.0)
 
     def probe(self, spec: ProbeSpec) -> dict:
         from harness.clients.registry import runner

@@ -135,7 +135,11 @@ def compile_probe(spec: ProbeSpec, plan: LabPlan, base_url: str, origin_log: str
     if lab.read_pace:  # a slow reader takes the response's bytes / its pace, at least
         timeout += (stream["deltas"] * RESPONSE_BYTES_PER_DELTA + RESPONSE_BYTES) / lab.read_pace
     timeout = min(timeout, 86400.0)  # Probe's ceiling (a day)
-    return Probe(base_url=base_url, size=spec.size, stream=spec.stream,
+    idle = lab.idle_timeout or plan.client_idle_timeout
+    # the raw client's overall cap: whatever hangs (a canary, a peer that never answers), the
+    # probe ends -- far beyond every deadline and watchdog it has, so it never decides one
+    deadline = min(86400.0, 2 * timeout + 2 * (lab.think_time or 0.0) + idle + 30.0) if spec.client == "raw" else None
+    return Probe(base_url=base_url, size=spec.size, stream=spec.stream, deadline=deadline,
                  protocol="h2c" if spec.protocol == "h2c" else "http1",
                  keepalive=keepalive, read_pace=lab.read_pace, canary=spec.canary, h2_window=spec.h2_window,
                  timeout=timeout, lab_stream=stream, seed=spec.seed,

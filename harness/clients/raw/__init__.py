@@ -59,7 +59,7 @@ import ssl
 
 import trio
 
-from harness.outcome import ProbeRecord, classify
+from harness.outcome import Observation, ProbeRecord, classify
 from netem.errors import ConfigError
 
 from ..common import mock_headers
@@ -192,6 +192,20 @@ def _round(t: float | None) -> float | None:
     return None if t is None else round(max(0.0, t), 6)
 
 
+async def bounded(probe: Probe) -> ProbeRecord:
+    """probe_async under `probe.deadline` (overall seconds), when set: whatever hangs inside
+    (a canary, a think time, a peer that never answers), the probe ends, as a timeout."""
+    if probe.deadline is None:
+        return await probe_async(probe)
+    with trio.move_on_after(probe.deadline):
+        return await probe_async(probe)
+    info = probe.public()
+    _, info["api_key"] = _request_headers(probe)
+    return ProbeRecord.from_outcome(classify(Observation("timeout", timeout_phase="body")), CLIENT,
+                                    client_version=VERSION, t_failure=probe.deadline, t_total=probe.deadline,
+                                    client_message=f"overall deadline: {probe.deadline:.3f} s", probe=info)
+
+
 def run(probe: Probe) -> ProbeRecord:
     """Synchronous entry point (the runner registered as "raw")."""
-    return trio.run(probe_async, probe)
+    return trio.run(bounded, probe)
