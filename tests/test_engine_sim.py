@@ -72,3 +72,13 @@ def test_http_answers_are_not_failures(kind):
     lv = Level(1.0)
     lv.add({"outcome": kind, "probe": {}})
     assert (lv.n, lv.failures, lv.answered) == (0, 0, 1)
+
+
+def test_binomial_tails_are_exact_and_survive_thousands_of_trials():
+    from math import comb
+
+    from harness.experiment.judge import binom_ge, binom_le
+
+    assert binom_le(2, 10, 0.5) == pytest.approx(sum(comb(10, i) for i in range(3)) / 2**10)
+    assert binom_ge(8, 10, 0.2) == pytest.approx(sum(comb(10, i) * 0.2**i * 0.8 ** (10 - i) for i in range(8, 11)))
+    assert 0.0 <= binom_ge(40, 3000, 0.02) <= 1.0 and binom_le(0, 3000, 0.5) == 0.0

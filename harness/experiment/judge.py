@@ -40,12 +40,20 @@ STRAY = 0.2  # failures a treatment or a foreign kind may show without contradic
 HEARTBEAT_STRAY = 0.02
 
 
+def _pmf(i: int, n: int, p: float) -> float:
+    # in log space: math.comb(n, i) overflows a float for the thousands of heartbeats of a run
+    if p <= 0.0 or p >= 1.0:
+        return float(i == (0 if p <= 0.0 else n))
+    return math.exp(math.lgamma(n + 1) - math.lgamma(i + 1) - math.lgamma(n - i + 1)
+                    + i * math.log(p) + (n - i) * math.log1p(-p))
+
+
 def binom_le(k: int, n: int, p: float) -> float:
-    return sum(math.comb(n, i) * p**i * (1 - p) ** (n - i) for i in range(0, k + 1))
+    return min(1.0, sum(_pmf(i, n, p) for i in range(0, min(k, n) + 1)))
 
 
 def binom_ge(k: int, n: int, p: float) -> float:
-    return min(1.0, sum(math.comb(n, i) * p**i * (1 - p) ** (n - i) for i in range(max(0, k), n + 1)))
+    return min(1.0, sum(_pmf(i, n, p) for i in range(max(0, k), n + 1)))
 
 
 def fmt(v: float | None, unit: str) -> str:
