@@ -187,18 +187,22 @@ class History:
         return b.n > 0 and b.failures == b.n and before == b.failures and self.base.n > 0 and not self.base.failing
 
     def coincidences(self) -> tuple[int, int, int, int]:
-        """(failed probes, of which a heartbeat failed during their life, heartbeats, failed
-        heartbeats). A probe's life runs from its start to its failure; a heartbeat counts
-        when it started inside that window and failed."""
+        """(failed probes, of which a heartbeat failed around their life, heartbeats, failed
+        heartbeats). A probe's life runs from its start to its failure, widened by one
+        heartbeat period on each side: a probe that could not even connect failed at its start,
+        and the heartbeats nearest that moment are the ones that saw the same path."""
         hb_failed = [h for h in self.heartbeats if outcome_class(h) == "failure"]
         starts = [h["probe"].get("t_wall_start", 0.0) for h in hb_failed]
+        every = sorted(h["probe"].get("t_wall_start", 0.0) for h in self.heartbeats)
+        gaps = sorted(b - a for a, b in zip(every, every[1:], strict=False))
+        period = gaps[len(gaps) // 2] if gaps else 0.0
         hit = 0
         for r in self.failures:
             t0, end = r["probe"].get("t_wall_start"), r["probe"].get("t_wall_end")
             if t0 is None or end is None or r.get("t_failure") is None:
                 continue
             t1 = end - max(0.0, (r.get("t_total") or 0.0) - r["t_failure"])  # when it failed
-            if any(t0 <= s <= t1 for s in starts):
+            if any(t0 - period <= s <= t1 + period for s in starts):
                 hit += 1
         return len(self.failures), hit, len(self.heartbeats), len(hb_failed)
 
