@@ -63,7 +63,8 @@ class Search:
         self._hb_pool = ThreadPoolExecutor(max_workers=4)  # heartbeats never queue behind probes
         self._stop = self.s.stop or threading.Event()
         self._seed = 0
-        self._uploads = Bucket(self.s.upload_rate)
+        # a target without a network (the simulated one) says so with upload_rate = None
+        self._uploads = Bucket(getattr(target, "upload_rate", self.s.upload_rate))
 
     # -- running probes ---------------------------------------------------------------------
 
@@ -255,11 +256,13 @@ class Search:
 class Bucket:
     """A token bucket of request bytes: take(n) waits until n bytes may start."""
 
-    def __init__(self, rate: float):
-        self.rate, self.level, self.t = rate, rate, time.monotonic()
+    def __init__(self, rate: float | None):
+        self.rate, self.level, self.t = rate, rate or 0.0, time.monotonic()
         self.lock = threading.Lock()
 
     def take(self, n: int, stop: threading.Event) -> None:
+        if self.rate is None:
+            return
         while not stop.is_set():
             with self.lock:
                 now = time.monotonic()

@@ -57,6 +57,7 @@ class SimTarget:
         self.ranges = ranges
         self.unit_s = 1.0
         self.min_keepalive = 1.0
+        self.upload_rate = None  # arithmetic uploads nothing: no pacing of big requests
 
     def affordable(self, spec: ProbeSpec) -> bool:
         return True
