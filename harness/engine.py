@@ -22,11 +22,11 @@ import json
 from dataclasses import dataclass
 
 from harness.experiment.analysis import History, boundaries, history
-from harness.experiment.judge import ALPHA, Judge, Verdict, fmt
+from harness.experiment.judge import ALPHA, FAIL_PAST_LIMIT, Judge, Verdict, fmt
 
 HYPOTHESES = ("h1", "h2", "h3", "h4", "h5")
 SCHEMA_VERSION = 1
-MDE = 0.5  # a limit is expected to fail at least half of the probes past it
+MDE = FAIL_PAST_LIMIT  # the judge's: a limit fails at least this share of the probes past it
 
 __all__ = ["ALPHA", "HYPOTHESES", "MDE", "SCHEMA_VERSION", "Falsification", "Verdict", "decide"]
 
