@@ -59,6 +59,33 @@ def test_boundary_brackets_the_limit(m):
     assert b["hi"] / b["lo"] < 1.2  # bisection narrowed the ladder's steps (x2 in time, up to x8 in size)
 
 
+@pytest.mark.parametrize("seconds_at_32mb", [4.5, 6.0, 7.5])
+def test_a_budget_below_the_ladders_floor_is_followed_down(seconds_at_32mb):
+    """A bytes x seconds budget that the size ladder's short stream passes at 32 MB but the
+    size x duration ladder's floor (8 s) crosses: that ladder fails everywhere, so the search
+    runs it again at a smaller size, where the budget is inside the ladder (CI saw this world
+    come out inconclusive when the floor was the end of the search)."""
+    limit = 32e6 * seconds_at_32mb
+    result = run(Mechanism("bytetime", limit))
+    assert result.verdicts["h1"].verdict == "consistent", result.verdicts["h1"].evidence[:3]
+    b = next(b for b in result.boundaries if b["factor"] == "size_x_duration")
+    assert b["found"] and b["lo"] is not None, b
+    size = limit / b["hi"]  # the size the ladder ended at: the budget sits inside its interval
+    assert size < 32e6 and b["lo"] * size <= limit * 1.01 <= b["hi"] * size * 1.02, (b, size)
+
+
+@pytest.mark.parametrize("name,limit", [("wallclock", 6.0), ("idle", 2.5), ("nat", 3.0)])
+def test_a_time_limit_below_the_floor_is_followed_down(name, limit):
+    """Limits under the time ladders' 8 s floor (but over the 4 s base stream): the ladder
+    steps down an octave at a time until a level passes, and bisection brackets the limit."""
+    m = Mechanism(name, limit)
+    result = run(m)
+    b = next(b for b in result.boundaries if b["factor"] == FACTOR[name])
+    assert b["found"] and b["lo"] is not None, b
+    assert b["lo"] <= limit * 1.01 <= b["hi"] * 1.02, b
+    assert result.verdicts[m.hypothesis].verdict == "consistent", result.verdicts[m.hypothesis].evidence[:3]
+
+
 def test_control_has_no_boundary_and_names_the_range():
     result = run(Mechanism("control"))
     assert all(not b["found"] for b in result.boundaries)

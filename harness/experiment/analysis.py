@@ -2,7 +2,7 @@
 
 Each record of the search carries in `probe`: `factor`, `level` (target units), `treatment`
 (None | keepalive | protocol | canary), `role` (base | ladder | bisect | treatment |
-heartbeat), `t_wall_start`, `t_wall_end` and `unit_s` (real seconds per target second). From them:
+heartbeat | superseded: a ladder run again at another size, kept for the map, not judged), `t_wall_start`, `t_wall_end` and `unit_s` (real seconds per target second). From them:
 
 - outcome classes: `completed`; `answered` (an HTTP answer with headers -- 413/429/529/5xx --
   or an SSE `error` event: reported, never a connection failure); `failure` (the rest: RST,
@@ -217,7 +217,7 @@ def history(records: list[dict]) -> History:
         if role == "heartbeat":
             heartbeats.append(r)
             continue
-        if role in (None, "calibrate"):
+        if role in (None, "calibrate", "superseded"):
             continue
         if outcome_class(r) == "failure":
             failures.append(r)

@@ -48,6 +48,9 @@ class Settings:
     upload_rate: float = 40e6  # request bytes per real second the probes' starts may add up to
 
 
+FLOOR_OCTAVES = 3  # how far below its floor a ladder that fails everywhere is followed
+
+
 class Search:
     """Runs the whole adaptive plan against a target; `records` is the history."""
 
@@ -185,6 +188,36 @@ class Search:
             jobs += self._ladder_jobs(factor, self.r.pace_levels() if factor == "read_pace" else self.r.time_levels())
         self.batch(jobs)
         self.settle(tuple(factors))
+        self.below_floor(tuple(factors))
+
+    def below_floor(self, factors: tuple[str, ...]) -> None:
+        """A ladder that fails at its lowest level has no boundary inside it: its limit is below
+        the floor, which the engine must not assume. size x duration runs again at a quarter of
+        its size (its old probes are kept as `superseded`: two sizes are two ladders); every
+        other time ladder steps down an octave at a time, to `FLOOR_OCTAVES` below its floor."""
+        for _ in range(FLOOR_OCTAVES):
+            h = history(self.records)
+            jobs = []
+            for f in factors:
+                lad = h.ladder(f)
+                b = lad.boundary() if lad else None
+                if b is None or b[0] is not None:
+                    continue
+                if f == "size_x_duration":
+                    if self.big_size // 4 < 4 * self.r.small:
+                        continue
+                    self.big_size //= 4
+                    with self._lock:
+                        for r in self.records:
+                            if r["probe"].get("factor") == f:
+                                r["probe"]["role"] = "superseded"
+                    jobs += self._ladder_jobs(f, self.r.time_levels())
+                else:
+                    jobs += self._ladder_jobs(f, [b[1] / 2])
+            if not jobs:
+                return
+            self.batch(jobs)
+            self.settle(tuple({j[1]["factor"] for j in jobs}))
 
     def settle(self, factors: tuple[str, ...]) -> None:
         """Sequential: levels with a split result get more repeats until decided."""
