@@ -40,6 +40,10 @@ class Falsification:
     partial: bool = False
 
     @property
+    def h2c_supported(self) -> bool:
+        return not self.history.h2c_unsupported
+
+    @property
     def arms(self) -> dict[str, dict]:
         """Failures per arm (factor@level[+treatment]), for the report's detail table."""
         out: dict[str, dict] = {}
@@ -64,7 +68,7 @@ class Falsification:
                 "boundaries": self.boundaries,
                 "heartbeats": {"n": n_hb, "failed": hb_failed, "failed_probes": n_fail,
                                "failed_probes_with_heartbeat_failure": hit},
-                "h2c_supported": not self.history.h2c_unsupported,
+                "h2c_supported": self.h2c_supported,
                 "arms": self.arms,
                 "hypotheses": {h: {"verdict": v.verdict, "evidence": v.evidence or ["no evidence"],
                                    "untested": v.untested} for h, v in self.verdicts.items()}}

@@ -31,9 +31,26 @@ def mechanisms(draw):
     return Mechanism(name, limit)
 
 
-def run(m: Mechanism):
-    records = Search(SimTarget(m), Settings(stagger=0.0, heartbeat_period=1e6)).run()
+def run(m: Mechanism, h2c: bool = True):
+    records = Search(SimTarget(m, h2c=h2c), Settings(stagger=0.0, heartbeat_period=1e6)).run()
     return engine.decide(f"sim {m.name}", records)
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(mechanisms().filter(lambda m: m.name != "stall"))  # an HTTP/2 stall needs HTTP/2
+def test_an_http11_only_target_never_fails_the_protocol_treatment(m):
+    """A target that closes on the h2 preface: its h2c probes fail before headers, which says
+    what it speaks, not how it fails. No protocol treatment runs, no claim is judged on h2c
+    probes, and the verdicts are those of the same mechanism on a target that speaks both."""
+    result = run(m, h2c=False)
+    assert result.h2c_supported is False
+    for h, v in result.verdicts.items():
+        assert not any("protocol" in e and "observed" in e for e in v.evidence), (m, h, v.evidence)
+    both = run(m)
+    truth = m.hypothesis
+    if truth != "control":
+        assert result.verdicts[truth].verdict == both.verdicts[truth].verdict == "consistent", (
+            m, result.verdicts[truth].evidence[:3])
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])

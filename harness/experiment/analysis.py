@@ -262,6 +262,8 @@ def boundaries(h: History) -> list[dict]:
         b = lad.boundary()
         lo_cov, hi_cov = lad.covered
         entry = {"factor": factor, "unit": UNITS[factor], "covered": [lo_cov, hi_cov]}
+        if lad.excluded:  # levels probed but not judged, each with its reason
+            entry["excluded"] = [{"level": v, "why": why} for v, why in sorted(lad.excluded.items())]
         if b is None:
             entry.update(lo=hi_cov, hi=None, found=False)
         else:

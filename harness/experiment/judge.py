@@ -273,12 +273,16 @@ class Judge:
         tests: list[Test] = []
         support: list[str] = []
         untested: list[str] = []
+        moot: list[str] = []  # claims that could only have falsified, and could not be tested
         for factor, claim in hypothesis.predictions.items():
             if claim.effect == "any":
                 continue
             if factor in ("keepalive", "protocol", "canary"):
                 if factor == "protocol" and self.h.h2c_unsupported:
-                    untested.append(f"protocol: the target does not speak h2c (predicted {claim.effect})")
+                    # a claim that can only falsify ("none") and cannot be tested leaves the
+                    # verdict as it is, listed; one that must be seen makes it inconclusive
+                    (moot if claim.effect == "none" else untested).append(
+                        f"protocol: the target does not speak h2c (predicted {claim.effect})")
                     continue
                 t, s, u = self.treatment(factor, claim.effect, claim.why, claim.on)
                 tests += t
@@ -296,7 +300,9 @@ class Judge:
                 s = None
                 u = None if claim.effect == "none" else u
             if factor == "read_pace" and self.h.h2c_unsupported:
-                t, s, u = None, None, f"read_pace: the target does not speak h2c (predicted {claim.effect})"
+                t, s, u = None, None, None
+                (moot if claim.effect in ("none", "any") else untested).append(
+                    f"read_pace: the target does not speak h2c (predicted {claim.effect})")
             tests += [t] if t else []
             support += [s] if s else []
             untested += [u] if u else []
@@ -316,10 +322,10 @@ class Judge:
         tests += self.kinds(hyp)
         rejected = holm(tests)
         if rejected:
-            return Verdict("falsified", [t.text for t in rejected] + support, untested)
+            return Verdict("falsified", [t.text for t in rejected] + support, untested + moot)
         if untested:
-            return Verdict("inconclusive", untested + support, untested)
-        return Verdict("consistent", support or ["no claim contradicted"], untested)
+            return Verdict("inconclusive", untested + support, untested + moot)
+        return Verdict("consistent", support or ["no claim contradicted"], moot)
 
 
 def holm(tests: list[Test], alpha: float = ALPHA) -> list[Test]:

@@ -51,8 +51,9 @@ def _rec(spec: ProbeSpec, outcome: str, t_fail: float | None, t_total: float, he
 
 
 class SimTarget:
-    def __init__(self, mechanism: Mechanism, ranges: Ranges = LAB):
+    def __init__(self, mechanism: Mechanism, ranges: Ranges = LAB, h2c: bool = True):
         self.m = mechanism
+        self.h2c = h2c  # False: an HTTP/1.1-only server closes on the h2 preface
         self.name = f"sim {mechanism.name}"
         self.ranges = ranges
         self.unit_s = 1.0
@@ -74,6 +75,8 @@ class SimTarget:
         def fail(kind: str, at: float, headers: bool, canary: bool | None = alive) -> dict:
             return _rec(spec, kind, at, at, headers, canary)
 
+        if spec.protocol == "h2c" and not self.h2c:
+            return fail("fin_before_headers", 0.01, False)
         if m.name == "wallclock" and transfer > L:
             return fail("reset_mid_stream", L, True)
         if m.name == "idle" and spec.longest_idle > L:
