@@ -349,15 +349,31 @@ def cmd_probe(args: argparse.Namespace) -> int:
     target.name = name
     out = _out_dir(args.out)
     progress = Progress(0, name)
-    records: list[dict] = []
+    write_partial(out, None)  # a folder reused with --out: no stale mark
+    search = Search(target, settings, progress)
+    interrupted = None
     try:
-        records = Search(target, settings, progress).run()
+        search.run()
+    except KeyboardInterrupt:
+        # what was measured is written and judged, marked partial; further signals are only
+        # reported (harness.interrupts) meanwhile
+        sig = getattr(args, "signals", None)
+        if sig is not None:
+            sig.hold()
+        interrupted = (sig.name if sig is not None else "SIGINT", sig.exit_status if sig is not None else 130)
     finally:
         progress.close()
         with open(os.path.join(out, "probes.jsonl"), "w") as f:
-            for rec in records:
+            for rec in list(search.records):
                 rec["probe"]["target"] = name
                 f.write(json.dumps(rec, sort_keys=True) + "\n")
+    if interrupted:
+        reason = f"interrupted by {interrupted[0]} during the probes"
+        write_partial(out, reason)
+        render(out)
+        print(f"\nresetlab: {reason}; partial results: {out} (falsification.json, falsification.md, "
+              "report.html, probes.jsonl; marked partial)", file=sys.stderr)
+        return interrupted[1]
     render(out)
     with open(os.path.join(out, "falsification.md")) as f:
         md = f.read()

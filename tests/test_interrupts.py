@@ -93,3 +93,34 @@ def test_a_finished_run_clears_an_old_partial_mark(tmp_path):
     assert mark(str(tmp_path)) == "interrupted by SIGINT during world x's probes"
     write_partial(str(tmp_path), None)
     assert mark(str(tmp_path)) is None
+
+
+@pytest.mark.parametrize("sig, status", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_probe_interrupted_exits_non_zero_with_partial_results(tmp_path, sig, status):
+    """`probe --base-url` against the mock origin on loopback: interrupted after a few
+    probes, it writes what it measured, judged and marked partial, and exits 130 / 143."""
+    from harness.origin import OriginConfig, OriginThread
+
+    with OriginThread(OriginConfig(stream={"deltas": 8, "ping_interval": None})) as o:
+        err = open(tmp_path / "stderr", "w")
+        env = {**os.environ, "PYTHONPATH": ROOT, "RESETLAB_TEST_KEY": "dummy"}
+        proc = subprocess.Popen([sys.executable, "-m", "harness", "probe", "--base-url", o.url, "--api-key-env",
+                                 "RESETLAB_TEST_KEY", "--yes", "--out", str(tmp_path / "out")], cwd=ROOT, env=env,
+                                stdout=subprocess.DEVNULL, stderr=err, start_new_session=True)
+        try:
+            deadline = time.monotonic() + 120
+            while (tmp_path / "stderr").read_text().count("] ") < 6:
+                assert proc.poll() is None and time.monotonic() < deadline, (tmp_path / "stderr").read_text()[-500:]
+                time.sleep(0.1)
+            proc.send_signal(sig)
+            assert proc.wait(timeout=120) == status, (tmp_path / "stderr").read_text()[-800:]
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+    doc = json.loads((tmp_path / "out" / "falsification.json").read_text())
+    name = signal.Signals(sig).name
+    assert doc["partial"] is True and name in doc["partial_reason"], doc.get("partial_reason")
+    assert set(doc["hypotheses"]) == {"h1", "h2", "h3", "h4", "h5"}
+    assert len((tmp_path / "out" / "probes.jsonl").read_text().splitlines()) >= 6
+    text = (tmp_path / "stderr").read_text()
+    assert "Traceback" not in text and f"interrupted by {name}" in text
