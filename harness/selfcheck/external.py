@@ -8,9 +8,11 @@ engine is told nothing about the world: only the URL.
 
 Families: those a client can reach by client-side factors alone (size, max_tokens ->
 stream length, think time on a pooled connection, keepalive, protocol, read pace):
-control, h1-stream, h1-bytetime, h1-keepalive, h2-nat, h4-stall, h5-prefill. Left out:
-h1-idle (a client cannot make the origin fall silent) and h3 (outages fail a stream only
-through the client's own watchdog, which is the engine's here: no truth without it).
+control, h1-stream, h1-bytetime, h1-keepalive, h2-nat, h4-stall, h5-prefill; and H3's
+outages (periodic and Poisson, 4-40 s long, one every 20-150 s so that a probe run of a
+few minutes meets several): what kills a stream there is the engine's own watchdog, so they
+are scored on the verdicts alone (no boundary). Left out: h1-idle (a client cannot make the
+origin fall silent).
 The origin writes the whole max_tokens at a drawn 20-200 tokens/s (origin stream
 `tokens_per_second`), so max_tokens sets the stream's length as it does with a real model.
 """
@@ -18,6 +20,7 @@ The origin writes the whole max_tokens at a drawn 20-200 tokens/s (origin stream
 from __future__ import annotations
 
 import json
+import math
 import os
 import random
 import subprocess
@@ -29,7 +32,10 @@ from .strategies import Draw, RandomPicker, Ranges, draw_family
 
 EXTERNAL = Ranges(seconds=(1, 10), reference_mb=(1, 10), watchdog=(1, 10), stall=(1, 10), limit_mb=(1, 10),
                   first_byte=(1, 10), fixed_scale=1.0)
-FAMILIES = ("control", "h1-stream", "h1-bytetime", "h1-keepalive", "h2-nat", "h4-stall", "h5-prefill")
+FAMILIES = ("control", "h1-stream", "h1-bytetime", "h1-keepalive", "h2-nat", "h3-periodic", "h3-poisson", "h4-stall",
+            "h5-prefill")
+OUTAGE_S = (4.0, 40.0)  # an external H3 target's outage lengths (real s)
+OUTAGE_EVERY_S = (20.0, 150.0)  # ... and the mean time between their starts
 KEY_VAR = "RESETLAB_EXTERNAL_DUMMY_KEY"  # the probe reads its key from here: a dummy, never a real key
 TOKENS_PER_SECOND = (20.0, 200.0)
 
@@ -47,7 +53,24 @@ def build(rng: random.Random, family: str | None = None) -> Draw:
     w = d.world.with_(name=d.world.name.replace("rand-", "ext-"), origin_stream=stream)
     # a client cannot make the origin fall silent mid-stream: idle_gap is a lab-only factor
     reachable = tuple(b for b in d.boundaries if b.factor != "idle_gap")
-    return Draw(d.family, d.truth, w, reachable, {**d.params, "tokens_per_second": tps}, d.time_scale_drawn,
+    params = dict(d.params)
+    if d.truth == "h3":
+        # outages a few minutes' run meets several times; the watchdog that turns one into a
+        # failure is the engine's (calibrated on the target), so no boundary is scored
+        from dataclasses import replace
+
+        length = math.exp(pick.uniform(*map(math.log, OUTAGE_S)))
+        every = math.exp(pick.uniform(math.log(max(OUTAGE_EVERY_S[0], 2.5 * length)), math.log(OUTAGE_EVERY_S[1])))
+        o = w.outages
+        if o.period_s:
+            o = replace(o, period_s=every, down_s=length)
+            params.update(period_s=every, down_s=length)
+        else:
+            o = replace(o, poisson_rate_per_s=1 / every, poisson_mean_s=length)
+            params.update(poisson_rate_per_s=1 / every, poisson_mean_s=length)
+        w = w.with_(outages=o)
+        reachable = ()
+    return Draw(d.family, d.truth, w, reachable, {**params, "tokens_per_second": tps}, d.time_scale_drawn,
                 d.time_scale_min, d.notes)
 
 
