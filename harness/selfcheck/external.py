@@ -28,7 +28,7 @@ import sys
 import time
 
 from . import score
-from .strategies import Draw, RandomPicker, Ranges, draw_family
+from .strategies import EDGES, Draw, RandomPicker, Ranges, draw_family
 
 EXTERNAL = Ranges(seconds=(1, 10), reference_mb=(1, 10), watchdog=(1, 10), stall=(1, 10), limit_mb=(1, 10),
                   first_byte=(1, 10), fixed_scale=1.0)
@@ -40,14 +40,14 @@ KEY_VAR = "RESETLAB_EXTERNAL_DUMMY_KEY"  # the probe reads its key from here: a 
 TOKENS_PER_SECOND = (20.0, 200.0)
 
 
-def build(rng: random.Random, family: str | None = None) -> Draw:
+def build(rng: random.Random, family: str | None = None, edges: tuple[str, ...] = ("builtin",)) -> Draw:
     """One external target: a family (uniform over FAMILIES unless given), its limits drawn
     in EXTERNAL, and an origin whose stream length follows max_tokens."""
     fam = family or rng.choice(FAMILIES)
     if fam not in FAMILIES:
         raise ValueError(f"external family: got {fam!r}; allowed one of {', '.join(FAMILIES)}")
     pick = RandomPicker(rng)
-    d = draw_family(pick, fam, r=EXTERNAL)
+    d = draw_family(pick, fam, edges, r=EXTERNAL)
     tps = pick.uniform(*TOKENS_PER_SECOND)
     stream = {**d.world.origin_stream, "tokens_per_second": tps, "tokens_per_delta": 4}
     w = d.world.with_(name=d.world.name.replace("rand-", "ext-"), origin_stream=stream)
@@ -143,7 +143,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--family", default=None, help="one of " + ", ".join(FAMILIES))
     ap.add_argument("--out", default=None)
     ap.add_argument("--backend", default="auto", choices=("auto", "kernel", "userspace"))
+    ap.add_argument("--edges", default="builtin",
+                    help="comma-separated edges to draw from where the policy maps: builtin,nginx,haproxy")
     args = ap.parse_args(argv)
+    edges = tuple(e.strip() for e in args.edges.split(",") if e.strip())
+    if not edges or any(e not in EDGES for e in edges):
+        print(f"resetlab: error: {ConfigError('--edges', args.edges, 'a comma-separated subset of ' + ','.join(EDGES))}",
+              file=sys.stderr)
+        return 2
     if not 1 <= args.targets <= 100:
         print(f"resetlab: error: {ConfigError('--targets', args.targets, 'an integer in [1, 100]')}", file=sys.stderr)
         return 2
@@ -155,8 +162,8 @@ def main(argv: list[str] | None = None) -> int:
     rng = random.Random(args.seed)
     rows = []
     for i in range(args.targets):
-        d = build(rng, args.family)
-        print(f"[{i + 1}/{args.targets}] {d.world.name} " + ", ".join(f"{b.factor} {b.value:.4g} {b.unit}"
+        d = build(rng, args.family, edges)
+        print(f"[{i + 1}/{args.targets}] {d.world.name} ({d.world.edge}) " + ", ".join(f"{b.factor} {b.value:.4g} {b.unit}"
                                                                       for b in d.boundaries), file=sys.stderr,
               flush=True)
         row = run_target(d, os.path.join(out, f"{i:02d}-{d.family}"), args.backend)
