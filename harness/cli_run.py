@@ -290,6 +290,7 @@ def estimate_cost(target, settings) -> float:
     """The whole adaptive plan's cost, pessimistic: every ladder level with its repeats, two
     failing ladders' treatments and bisections at the top level, heartbeats all along."""
     from harness.experiment import factors as fx
+    from harness.experiment.search import SOAK_STREAM, SOAK_STREAMS
 
     r = target.ranges
     times = r.time_levels()
@@ -301,8 +302,11 @@ def estimate_cost(target, settings) -> float:
             specs += [fx.spec_for(factor, lv, r)] * n
     worst = fx.spec_for("duration", times[-1], r)
     specs += [worst] * (2 * settings.bisect_steps * settings.repeats + 2 * 2 * 3 * settings.treatment_repeats)
-    run_s = 4 * sum(times) + len(times) * times[-1]
+    run_s = max(4 * sum(times) + len(times) * times[-1], getattr(target, "min_run", 0.0))
     specs += [fx.heartbeat(r)] * int(run_s / max(0.25, r.watchdog / 4))
+    # the soak's waves (Search.soak), as if the whole minimum run were soak
+    soak = fx.spec_for("duration", SOAK_STREAM * r.short, r)
+    specs += [soak] * int(SOAK_STREAMS * getattr(target, "min_run", 0.0) / soak.duration)
     return sum(target.cost(s) for s in specs)
 
 

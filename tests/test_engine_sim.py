@@ -126,3 +126,49 @@ def test_binomial_tails_are_exact_and_survive_thousands_of_trials():
     assert binom_le(2, 10, 0.5) == pytest.approx(sum(comb(10, i) for i in range(3)) / 2**10)
     assert binom_ge(8, 10, 0.2) == pytest.approx(sum(comb(10, i) * 0.2**i * 0.8 ** (10 - i) for i in range(8, 11)))
     assert 0.0 <= binom_ge(40, 3000, 0.02) <= 1.0 and binom_le(0, 3000, 0.5) == 0.0
+
+
+class _OutageTarget:
+    """Streams that sleep their (scaled) length; between OUT_AT and OUT_AT + OUT_FOR real
+    seconds after the first probe, the path is down: anything alive then fails (heartbeats
+    too). The outage comes after the plan's natural end, so only a soak can meet it."""
+
+    OUT_AT, OUT_FOR = 6.0, 1.5  # the plan alone ends after ~1 s here
+
+    def __init__(self, min_run: float):
+        import threading
+        import time
+
+        from harness.experiment.factors import Ranges
+
+        self.name, self.unit_s, self.min_keepalive, self.upload_rate = "outages", 0.02, 1.0, None
+        self.ranges = Ranges(short=2.0, t_min=2.0, t_max=16.0, size_max=1_000_000, watchdog=10.0)
+        self.min_run, self._t0, self._lock, self._time = min_run, None, threading.Lock(), time
+
+    def affordable(self, spec):
+        return True
+
+    def probe(self, spec):
+        from harness.experiment.simulated import _rec
+
+        t = self._time
+        with self._lock:
+            self._t0 = self._t0 or t.monotonic()
+        start = t.monotonic() - self._t0
+        life = (spec.duration + spec.longest_idle + (spec.think_time or 0.0)) * self.unit_s
+        t.sleep(life)
+        if start <= self.OUT_AT + self.OUT_FOR and start + life >= self.OUT_AT:
+            return _rec(spec, "timeout", life / self.unit_s, life / self.unit_s, True, None)
+        return _rec(spec, "completed", None, life / self.unit_s, True, None)
+
+
+def test_a_run_that_met_no_outage_soaks_until_it_does():
+    """Without the soak the run ends before the outage and H3 can only be bounded; with a
+    minimum run the soak's streams and the heartbeats meet it together."""
+    settings = dict(stagger=0.0, heartbeat_period=5.0)
+    short = engine.decide("no soak", Search(_OutageTarget(0.0), Settings(**settings)).run())
+    assert short.verdicts["h3"].verdict == "inconclusive", short.verdicts["h3"].evidence[:2]
+    soaked = engine.decide("soak", Search(_OutageTarget(500.0), Settings(**settings)).run())
+    roles = {r["probe"]["role"] for r in soaked.history.records}
+    assert "soak" in roles
+    assert soaked.verdicts["h3"].verdict == "consistent", soaked.verdicts["h3"].evidence[:3]

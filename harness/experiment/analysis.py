@@ -2,7 +2,9 @@
 
 Each record of the search carries in `probe`: `factor`, `level` (target units), `treatment`
 (None | keepalive | protocol | canary), `role` (base | ladder | bisect | treatment |
-heartbeat | superseded: a ladder run again at another size, kept for the map, not judged), `t_wall_start`, `t_wall_end` and `unit_s` (real seconds per target second). From them:
+heartbeat | soak: exposure streams, counted for coincidences only | superseded: a ladder
+run again at another size, kept for the map, not judged), `t_wall_start`, `t_wall_end` and
+`unit_s` (real seconds per target second). From them:
 
 - outcome classes: `completed`; `answered` (an HTTP answer with headers -- 413/429/529/5xx --
   or an SSE `error` event: reported, never a connection failure); `failure` (the rest: RST,
@@ -221,6 +223,8 @@ def history(records: list[dict]) -> History:
             continue
         if outcome_class(r) == "failure":
             failures.append(r)
+        if role == "soak":  # exposure for the outage hypothesis: coincidences only
+            continue
         if role == "base":
             (base_h2c if p.get("protocol") == "h2c" else base).add(r)
             continue

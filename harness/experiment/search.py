@@ -18,6 +18,7 @@ a sequential design -- a level is decided as soon as it is decided.
 
 from __future__ import annotations
 
+import math
 import random
 import threading
 import time
@@ -48,6 +49,8 @@ class Settings:
     upload_rate: float = 40e6  # request bytes per real second the probes' starts may add up to
 
 
+SOAK_STREAMS = 4  # fresh streams per soak wave (beside the heartbeats)
+SOAK_STREAM = 16  # a soak stream's length, at most, in base streams
 FLOOR_OCTAVES = 3  # how far below its floor a ladder that fails everywhere is followed
 
 
@@ -132,6 +135,7 @@ class Search:
     big_size = SIZES[-1]
 
     def run(self) -> list[dict]:
+        self._t0 = time.monotonic()
         self._done = threading.Event()
         hb = threading.Thread(target=self._heartbeats, daemon=True)
         try:
@@ -151,6 +155,7 @@ class Search:
             self.stage1()
             self.bisect()
             self.treatments()
+            self.soak()
         finally:
             self._done.set()
             if hb.is_alive():
@@ -279,6 +284,30 @@ class Search:
                     jobs += self.level_jobs(factor, lv, self.s.treatment_repeats, "treatment", spec, t)
         self.batch(jobs)
 
+    def soak(self) -> None:
+        """Exposure for the outage hypothesis: outages are events in time, and a run that met
+        none can only bound them. While H3 is undecided (no probe failed beside a failing
+        heartbeat, and the heartbeats never failed through a failure) and the run is shorter
+        than the target's `min_run`, waves of `SOAK_STREAMS` fresh streams of a length the
+        duration ladder passed run beside the heartbeats (role `soak`: counted for the
+        coincidences, never in a ladder)."""
+        from .judge import Judge
+
+        need = getattr(self.t, "min_run", 0.0) * self.t.unit_s
+        if not need:
+            return
+        dur = history(self.records).ladder("duration")
+        passed = [lv.value for lv in dur.sorted() if not lv.failing] if dur else []
+        b = dur.boundary() if dur else None
+        cap = min(SOAK_STREAM * self.r.short, b[0] / 2 if b and b[0] else math.inf)
+        level = max([v for v in passed if v <= cap] or [self.r.short])
+        spec = spec_for("duration", level, self.r, self.big_size)
+        while time.monotonic() - self._t0 < need and not self._stop.is_set():
+            if Judge(history(self.records)).verdict("h3").verdict != "inconclusive":
+                return
+            self.batch([(spec, {"factor": "duration", "level": level, "treatment": None, "role": "soak"})]
+                       * SOAK_STREAMS)
+
     def keepalive_for(self, factor: str, b) -> float:
         """TCP keepalive idle well below the boundary (a quarter of its last passing level)."""
         if factor in ("idle_gap", "think_time", "duration", "size_x_duration") and b and b[0]:
@@ -319,4 +348,6 @@ def _arm(tags: dict) -> str:
     if tags.get("role") in ("base", "heartbeat", "calibrate"):
         return tags["role"]
     arm = f"{tags['factor']}@{tags['level']:g}"
+    if tags.get("role") == "soak":
+        return arm + "+soak"
     return arm + (f"+{tags['treatment']}" if tags.get("treatment") else "")

@@ -59,6 +59,9 @@ class ExternalTarget:
     x-resetlab-stream header, which a real API ignores) is asked for."""
 
     can_silence = False
+    # outages are events in time: a run shorter than this that met none goes on streaming
+    # beside its heartbeats (Search.soak) until it has met one or this much time has passed
+    min_run = 240.0
 
     def __init__(self, base_url: str, api_key_env: str | None, model: str = "claude-sonnet-4-5",
                  ca_path: str | None = None, max_cost_usd: float = 5.0, ranges: Ranges = EXTERNAL,
