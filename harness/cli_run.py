@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 import threading
@@ -56,8 +57,10 @@ def add_parsers(sub) -> None:
     p.add_argument("--lab-hints", action="store_true",
                    help="also send the mock's x-resetlab-stream header (stream length, mid-stream silence); "
                         "a real API ignores it")
-    p.add_argument("--max-cost-usd", type=float, default=10.0,
-                   help="stop sending once this much could have been spent (a real API bills tokens)")
+    p.add_argument("--max-cost-usd", type=float, default=None,
+                   help="stop sending once this much could have been spent (a real API bills tokens); default "
+                        "the printed estimate of the whole plan, rounded up to whole dollars, so that a default "
+                        "run is never cut short by a cap it did not choose")
     p.add_argument("--yes", action="store_true", help="really send the requests")
     p.add_argument("--ca", default=None, help="trust this CA (TLS)")
     p.add_argument("--out", default=None)
@@ -295,11 +298,13 @@ def estimate_cost(target, settings) -> float:
     r = target.ranges
     times = r.time_levels()
     specs = []
+    # size x duration at the costliest size it can take: the biggest body still billed
+    big = min(getattr(target, "free_above", r.size_max), r.size_max)
     for factor, levels in [("size", r.size_levels()), ("read_pace", r.pace_levels())] + [
             (f, times) for f in fx.TIME_FACTORS if f != "read_pace"]:
         for i, lv in enumerate(levels):
             n = settings.top_repeats if i >= len(levels) - 2 else settings.repeats
-            specs += [fx.spec_for(factor, lv, r)] * n
+            specs += [fx.spec_for(factor, lv, r, big)] * n
     worst = fx.spec_for("duration", times[-1], r)
     specs += [worst] * (2 * settings.bisect_steps * settings.repeats + 2 * 2 * 3 * settings.treatment_repeats)
     run_s = max(4 * sum(times) + len(times) * times[-1], getattr(target, "min_run", 0.0))
@@ -324,7 +329,7 @@ def cmd_probe(args: argparse.Namespace) -> int:
         return _err(f"--base-url: got {args.base_url!r}; allowed an http:// or https:// URL")
     if args.repeats < 1:
         return _err(f"--repeats: got {args.repeats}; allowed an integer >= 1")
-    if args.max_cost_usd < 0:
+    if args.max_cost_usd is not None and args.max_cost_usd < 0:
         return _err(f"--max-cost-usd: got {args.max_cost_usd}; allowed a number >= 0")
     if not 1 <= args.max_stream_s <= 7200:
         return _err(f"--max-stream-s: got {args.max_stream_s}; allowed seconds in [1, 7200]")
@@ -335,9 +340,11 @@ def cmd_probe(args: argparse.Namespace) -> int:
                     "holding the API key")
     ranges = replace(EXTERNAL, t_max=args.max_stream_s, size_max=args.max_size,
                      pace_max=min(EXTERNAL.pace_max, args.max_stream_s / 2))
-    target = ExternalTarget(args.base_url, args.api_key_env, args.model, args.ca, args.max_cost_usd, ranges,
+    target = ExternalTarget(args.base_url, args.api_key_env, args.model, args.ca, args.max_cost_usd or 0.0, ranges,
                             lab_hints=args.lab_hints)
     settings = Settings(repeats=args.repeats, seed=args.seed)
+    if args.max_cost_usd is None:
+        args.max_cost_usd = target.max_cost = float(math.ceil(estimate_cost(target, settings)))
     cheapest = target.cost(base(ranges))
     if cheapest > args.max_cost_usd:
         return _err(f"--max-cost-usd: got {args.max_cost_usd}; allowed at least {cheapest:.4f} (one base probe "

@@ -54,6 +54,21 @@ def test_run_writes_a_results_folder_and_report_rerenders_it(tmp_path):
     assert json.loads((out / "falsification.json").read_text()) == doc
 
 
+def test_probe_default_cap_covers_its_own_estimate(tmp_path):
+    """Without --max-cost-usd the cap is the plan's estimate rounded up: a default run is never
+    cut short by a cap nobody chose; a lower cap given is kept and said to stop it early."""
+    import re
+
+    env = {"RESETLAB_TEST_KEY": SECRET}
+    out = _harness("probe", "--base-url", "http://127.0.0.1:9", "--api-key-env", "RESETLAB_TEST_KEY", "--out",
+                   str(tmp_path / "a"), env=env).stdout
+    est, cap = map(float, re.search(r"at most \$([\d.]+) .* cap --max-cost-usd ([\d.]+)\)", out).groups())
+    assert est <= cap < est + 1, out
+    out = _harness("probe", "--base-url", "http://127.0.0.1:9", "--api-key-env", "RESETLAB_TEST_KEY", "--out",
+                   str(tmp_path / "b"), "--max-cost-usd", "1", env=env).stdout
+    assert "cap --max-cost-usd 1.00: the cap will stop it early" in out, out
+
+
 @pytest.mark.netns
 def test_probe_asks_before_sending_and_never_writes_the_key(tmp_path):
     from harness.lab.runtime import RunningWorld

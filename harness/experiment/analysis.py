@@ -266,6 +266,10 @@ def boundaries(h: History) -> list[dict]:
         b = lad.boundary()
         lo_cov, hi_cov = lad.covered
         entry = {"factor": factor, "unit": UNITS[factor], "covered": [lo_cov, hi_cov]}
+        if factor == "size_x_duration":  # the request size the ladder ran at (bytes)
+            sizes = sorted(r["probe"].get("size") or 0 for r in h.records if r["probe"].get("factor") == factor
+                           and r["probe"].get("role") in ("ladder", "bisect") and not r["probe"].get("treatment"))
+            entry["size"] = sizes[len(sizes) // 2] if sizes else None
         if lad.excluded:  # levels probed but not judged, each with its reason
             entry["excluded"] = [{"level": v, "why": why} for v, why in sorted(lad.excluded.items())]
         if b is None:

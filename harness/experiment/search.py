@@ -182,7 +182,14 @@ class Search:
         if levels and not any(lv.failing for lv in levels):
             self.big_size = int(levels[-1].value)
         else:
-            self.big_size = max(self.r.small, int(max(passed or [self.r.small]) / 4))
+            top = max(passed or [self.r.small])
+            self.big_size = max(self.r.small, int(top / 4))
+            # a target that bills bodies it accepts (a real API reads a bigger one whole and
+            # rejects it, free): half the biggest passing size when that is free and a quarter
+            # is not -- a size x duration ladder of ~30 billed big bodies would eat the cost cap
+            free = getattr(self.t, "free_above", None)
+            if free is not None and self.big_size <= free < top / 2:
+                self.big_size = int(top / 2)
         factors = ["duration", "size_x_duration", "think_time"]
         if getattr(self.t, "can_silence", True):
             factors.append("idle_gap")

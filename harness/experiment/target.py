@@ -62,6 +62,7 @@ class ExternalTarget:
     # outages are events in time: a run shorter than this that met none goes on streaming
     # beside its heartbeats (Search.soak) until it has met one or this much time has passed
     min_run = 240.0
+    free_above = CONTEXT_BYTES  # bodies bigger than this cost no input tokens
 
     def __init__(self, base_url: str, api_key_env: str | None, model: str = "claude-sonnet-4-5",
                  ca_path: str | None = None, max_cost_usd: float = 5.0, ranges: Ranges = EXTERNAL,
@@ -128,7 +129,7 @@ class ExternalTarget:
 
     def cost(self, spec: ProbeSpec) -> float:
         price = next((v for k, v in PRICES.items() if k in self.model), PRICES["opus"])
-        tokens_in = spec.size / 4 if spec.size <= CONTEXT_BYTES else 0
+        tokens_in = spec.size / 4 if spec.size <= self.free_above else 0
         return (tokens_in * price[0] + self.max_tokens(spec) * price[1]) / 1e6
 
     def affordable(self, spec: ProbeSpec) -> bool:
