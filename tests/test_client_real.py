@@ -281,9 +281,9 @@ def test_node_sdk(origin, node_folder, fault):
 # -- Claude Code 2.1.104 (print mode) ------------------------------------------------------
 
 
-def cc_delays(delays):
+def cc_delays(delays, slack: float = 0.5):
     # min(500*2^(n-1), 32000) ms + <=25% jitter; each attempt uploads a ~100 KB body
-    assert_backoff(delays, 0.5, 32.0, jitter_up=0.25, slack=0.5)
+    assert_backoff(delays, 0.5, 32.0, jitter_up=0.25, slack=slack)
 
 
 @needs_node
@@ -378,7 +378,10 @@ def test_claude_code_interactive(origin, claude_folder, fault):
         assert all(e["cause"] == {} and e["level"] == "error" for e in res.api_errors)
         assert all(500 <= e["retryInMs"] <= 500 * 2 ** (e["retryAttempt"] - 1) * 1.25 for e in res.api_errors)
         assert d["attempts"] == RETRIES + 1
-        cc_delays(d["retry_delays"])
+        # the TUI redraws between attempts: under load (CI, 2 cores) node's event loop
+        # adds up to ~1 s on the wire (1.20 s seen for a 0.5-0.625 s retryInMs, which the
+        # api_errors check above pins exactly)
+        cc_delays(d["retry_delays"], slack=1.5)
     else:
         # the fallback is silent here too: no api_error record for a mid-stream break
         assert d["label"] == "completed" and d["attempts"] == 2 and res.api_errors == []
