@@ -102,7 +102,8 @@ def test_world_and_probe_timed_fields_reach_the_lab_scaled():
     by exactly its scaled value (so compile reads every one, through its own unit)."""
     s = 0.5
     base_w = by_name("h3").with_(time_scale=s, prefill_s_per_mb=3.0)
-    spec = ProbeSpec(duration=20, longest_idle=10, keepalive=30, read_pace=64, think_time=6, idle_timeout=40)
+    spec = ProbeSpec(duration=20, longest_idle=10, keepalive=30, read_pace=64, think_time=6, idle_timeout=40,
+                     headers_timeout=8)
     for name, u in timed_fields(World).items():
         if name == "time_scale":
             continue

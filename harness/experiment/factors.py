@@ -108,4 +108,6 @@ def treat(spec: ProbeSpec, treatment: str, keepalive: float) -> ProbeSpec:
 def heartbeat(r: Ranges) -> ProbeSpec:
     # tiny, fresh, a stream of a few events: under any budget; its watchdog half the client's,
     # so an outage long enough to kill a probe also kills a heartbeat started in its first half
-    return ProbeSpec(size=HEARTBEAT_SIZE, duration=0.0, idle_timeout=r.watchdog / 2)
+    # -- connecting and waiting for headers too: a blackhole shorter than TCP's SYN retries
+    # otherwise only delays a heartbeat while it kills every stream it silences
+    return ProbeSpec(size=HEARTBEAT_SIZE, duration=0.0, idle_timeout=r.watchdog / 2, headers_timeout=r.watchdog / 2)

@@ -155,12 +155,15 @@ class ExternalTarget:
         if spec.protocol == "h2c":
             protocol = "h2" if self.tls else "h2c"
         watchdog = spec.idle_timeout or self.ranges.watchdog
+        timeout = 4 * (spec.duration + spec.longest_idle) + watchdog + 5 + spec.size / UPLOAD_FLOOR_BPS
+        if spec.headers_timeout is not None:  # a heartbeat: waiting longer is the path down
+            timeout = spec.headers_timeout
         return Probe(base_url=self.base_url, size=spec.size, stream=spec.stream, protocol=protocol,
                      keepalive=None if spec.keepalive is None else max(1, math.ceil(spec.keepalive)),
                      read_pace=spec.read_pace, canary=spec.canary, h2_window=spec.h2_window,
                      ca_path=self.ca_path, model=self.model, max_tokens=self.max_tokens(spec),
                      api_key_env=self.api_key_env or "RESETLAB_NO_KEY",
-                     timeout=4 * (spec.duration + spec.longest_idle) + watchdog + 5 + spec.size / UPLOAD_FLOOR_BPS,
+                     timeout=timeout,
                      lab_stream=lab_stream(spec, 1.0) if self.lab_hints else None, idle_timeout=watchdog,
                      seed=spec.seed, think_time=spec.think_time or None,
                      # an overall cap far beyond every deadline above: a hang still ends

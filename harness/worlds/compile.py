@@ -121,6 +121,11 @@ def lab_stream(spec: ProbeSpec, time_scale: float) -> dict:
     return scale_stream_config(out, time_scale, "ProbeSpec")
 
 
+# a connect + headers deadline is never shorter than this (real s): a tiny request through the
+# lab's Python edge takes tens of ms, and a loaded 2-core machine can stretch that many times
+HEADERS_FLOOR_S = 1.0
+
+
 def compile_probe(spec: ProbeSpec, plan: LabPlan, base_url: str, origin_log: str = "") -> Probe:
     """The client's Probe for one measurement in a running world (lab units)."""
     s = plan.time_scale
@@ -135,6 +140,8 @@ def compile_probe(spec: ProbeSpec, plan: LabPlan, base_url: str, origin_log: str
     if lab.read_pace:  # a slow reader takes the response's bytes / its pace, at least
         timeout += (stream["deltas"] * RESPONSE_BYTES_PER_DELTA + RESPONSE_BYTES) / lab.read_pace
     timeout = min(timeout, 86400.0)  # Probe's ceiling (a day)
+    if lab.headers_timeout is not None:  # a heartbeat: waiting longer than this is the path down
+        timeout = max(HEADERS_FLOOR_S, lab.headers_timeout)
     idle = lab.idle_timeout or plan.client_idle_timeout
     # the raw client's overall cap: whatever hangs (a canary, a peer that never answers), the
     # probe ends -- far beyond every deadline and watchdog it has, so it never decides one

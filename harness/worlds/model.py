@@ -235,6 +235,8 @@ class ProbeSpec:
     stream: bool = True
     # client stream watchdog (None: the world's)
     idle_timeout: float | None = field(default=None, metadata=S)
+    # connect + response headers deadline (None: generous, from the probe's length and size)
+    headers_timeout: float | None = field(default=None, metadata=S)
     client: str = "raw"
     tap: bool = False  # capture FIN/RST on every host: the record names who sent the RST
     seed: int = 0
@@ -247,6 +249,8 @@ class ProbeSpec:
         check_choice("ProbeSpec.client", self.client, PROBE_CLIENTS)
         if self.idle_timeout is not None:
             check_range("ProbeSpec.idle_timeout", self.idle_timeout, 0.001, 1e6, "seconds")
+        if self.headers_timeout is not None:
+            check_range("ProbeSpec.headers_timeout", self.headers_timeout, 0.001, 1e6, "seconds")
 
     def to_dict(self) -> dict:
         return asdict(self)
