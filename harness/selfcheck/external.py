@@ -47,7 +47,9 @@ def build(rng: random.Random, family: str | None = None, edges: tuple[str, ...] 
     if fam not in FAMILIES:
         raise ValueError(f"external family: got {fam!r}; allowed one of {', '.join(FAMILIES)}")
     pick = RandomPicker(rng)
-    d = draw_family(pick, fam, edges, r=EXTERNAL)
+    # a real proxy answers a first-byte budget with 504 (harness/edge/observed.py): an HTTP
+    # answer, which no hypothesis counts as a connection failure -- not an H5 target
+    d = draw_family(pick, fam, ("builtin",) if fam == "h5-prefill" else edges, r=EXTERNAL)
     tps = pick.uniform(*TOKENS_PER_SECOND)
     stream = {**d.world.origin_stream, "tokens_per_second": tps, "tokens_per_delta": 4}
     w = d.world.with_(name=d.world.name.replace("rand-", "ext-"), origin_stream=stream)
