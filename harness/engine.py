@@ -80,13 +80,18 @@ class Falsification:
         out = []
         for b in self.boundaries:
             cov = f"{fmt(b['covered'][0], b['unit'])}-{fmt(b['covered'][1], b['unit'])}"
+            a = b.get("answered")
+            answered = (f"; answered (not failures) from {fmt(a['from'], b['unit'])}: "
+                        + ", ".join(f"{k} x{v}" for k, v in sorted(a["kinds"].items())) if a else "")
             if not b["found"]:
-                out.append(f"| {b['factor']} | no limit up to {fmt(b['lo'], b['unit'])} | | {cov} |")
+                out.append(f"| {b['factor']} | no limit up to {fmt(b['lo'], b['unit'])} | {answered.lstrip('; ')} "
+                           f"| {cov} |")
                 continue
             where = ("before headers" if b["before_headers"] * 2 > b["failures"] else "after headers")
             lo = fmt(b["lo"], b["unit"]) if b["lo"] is not None else "below the floor"
             kinds = ", ".join(f"{k} {v}" for k, v in sorted(b["kinds"].items()))
-            out.append(f"| {b['factor']} | fails past {lo}-{fmt(b['hi'], b['unit'])} | {where}: {kinds} | {cov} |")
+            out.append(f"| {b['factor']} | fails past {lo}-{fmt(b['hi'], b['unit'])} | {where}: {kinds}{answered} "
+                       f"| {cov} |")
         return out
 
     def table(self) -> str:

@@ -172,3 +172,25 @@ def test_a_run_that_met_no_outage_soaks_until_it_does():
     roles = {r["probe"]["role"] for r in soaked.history.records}
     assert "soak" in roles
     assert soaked.verdicts["h3"].verdict == "consistent", soaked.verdicts["h3"].evidence[:3]
+
+
+def test_http_answers_are_reported_beside_the_boundary_and_never_support_h5():
+    """A target that answers 413 past 4 MB (with headers): no size limit among the failures,
+    H5 not consistent, and the table says where the answers start and what they were."""
+    from harness.experiment.simulated import _rec
+
+    class Answers413(SimTarget):
+        def probe(self, spec):
+            if spec.size >= 4_000_000:
+                rec = _rec(spec, "http_error", None, 0.01, True, None)
+                rec["status"] = 413
+                return rec
+            return super().probe(spec)
+
+    result = engine.decide("413s", Search(Answers413(Mechanism("control")), Settings(stagger=0.0,
+                                                                                      heartbeat_period=1e6)).run())
+    size = next(b for b in result.boundaries if b["factor"] == "size")
+    assert not size["found"] and size["answered"]["from"] == 4_000_000, size
+    assert size["answered"]["kinds"] == {"http_error 413": size["answered"]["n"]}
+    assert result.verdicts["h5"].verdict != "consistent"
+    assert "answered (not failures) from 4 MB: http_error 413" in result.table(), result.table()

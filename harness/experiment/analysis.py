@@ -270,6 +270,13 @@ def boundaries(h: History) -> list[dict]:
             sizes = sorted(r["probe"].get("size") or 0 for r in h.records if r["probe"].get("factor") == factor
                            and r["probe"].get("role") in ("ladder", "bisect") and not r["probe"].get("treatment"))
             entry["size"] = sizes[len(sizes) // 2] if sizes else None
+        answers = [r for r in h.records if r["probe"].get("factor") == factor and not r["probe"].get("treatment")
+                   and r["probe"].get("role") in ("ladder", "bisect") and outcome_class(r) == "answered"]
+        if answers:  # HTTP answers (413/429/5xx, SSE error): not failures, but where they start is news
+            levels = sorted(r["probe"]["level"] for r in answers)
+            kinds = Counter(f"{r.get('outcome')} {r.get('status') or r.get('error_type') or ''}".strip()
+                            for r in answers)
+            entry["answered"] = {"from": levels[0], "to": levels[-1], "n": len(answers), "kinds": dict(kinds)}
         if lad.excluded:  # levels probed but not judged, each with its reason
             entry["excluded"] = [{"level": v, "why": why} for v, why in sorted(lad.excluded.items())]
         if b is None:
