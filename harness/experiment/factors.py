@@ -107,7 +107,9 @@ def treat(spec: ProbeSpec, treatment: str, keepalive: float) -> ProbeSpec:
 
 def heartbeat(r: Ranges) -> ProbeSpec:
     # tiny, fresh, a stream of a few events: under any budget; its watchdog half the client's,
-    # so an outage long enough to kill a probe also kills a heartbeat started in its first half
-    # -- connecting and waiting for headers too: a blackhole shorter than TCP's SYN retries
-    # otherwise only delays a heartbeat while it kills every stream it silences
-    return ProbeSpec(size=HEARTBEAT_SIZE, duration=0.0, idle_timeout=r.watchdog / 2, headers_timeout=r.watchdog / 2)
+    # so an outage long enough to kill a probe also kills a heartbeat started in its first half.
+    # Connecting and waiting for headers get the whole watchdog, as a stream's silence does (a
+    # blackhole shorter than TCP's SYN retries otherwise only delays a heartbeat while it kills
+    # every stream it silences; half of it would fail heartbeats queued behind bulk uploads on
+    # a loaded link: time to headers up to 4.9 s was seen on this lab's busy 2 cores)
+    return ProbeSpec(size=HEARTBEAT_SIZE, duration=0.0, idle_timeout=r.watchdog / 2, headers_timeout=r.watchdog)
