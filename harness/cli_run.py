@@ -61,6 +61,9 @@ def add_parsers(sub) -> None:
                    help="stop sending once this much could have been spent (a real API bills tokens); default "
                         "the printed estimate of the whole plan, rounded up to whole dollars, so that a default "
                         "run is never cut short by a cap it did not choose")
+    p.add_argument("--min-run-s", type=float, default=None, metavar="S",
+                   help="a run that met no outage keeps streaming beside its heartbeats until this long "
+                        "(default 240): outages are events in time, and a short run can only bound them")
     p.add_argument("--yes", action="store_true", help="really send the requests")
     p.add_argument("--ca", default=None, help="trust this CA (TLS)")
     p.add_argument("--out", default=None)
@@ -335,6 +338,8 @@ def cmd_probe(args: argparse.Namespace) -> int:
         return _err(f"--max-stream-s: got {args.max_stream_s}; allowed seconds in [1, 7200]")
     if not 16_000 <= args.max_size <= 64 * 1024 * 1024:
         return _err(f"--max-size: got {args.max_size}; allowed bytes in [16000, 67108864]")
+    if args.min_run_s is not None and not 0 <= args.min_run_s <= 86400:
+        return _err(f"--min-run-s: got {args.min_run_s}; allowed seconds in [0, 86400]")
     if not os.environ.get(args.api_key_env):
         return _err(f"--api-key-env: got {args.api_key_env!r}; allowed the name of a set environment variable "
                     "holding the API key")
@@ -342,6 +347,8 @@ def cmd_probe(args: argparse.Namespace) -> int:
                      pace_max=min(EXTERNAL.pace_max, args.max_stream_s / 2))
     target = ExternalTarget(args.base_url, args.api_key_env, args.model, args.ca, args.max_cost_usd or 0.0, ranges,
                             lab_hints=args.lab_hints)
+    if args.min_run_s is not None:
+        target.min_run = args.min_run_s
     settings = Settings(repeats=args.repeats, seed=args.seed)
     if args.max_cost_usd is None:
         args.max_cost_usd = target.max_cost = float(math.ceil(estimate_cost(target, settings)))

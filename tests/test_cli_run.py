@@ -81,6 +81,7 @@ def test_probe_asks_before_sending_and_never_writes_the_key(tmp_path):
         def probe(*extra):
             proc = host.popen([sys.executable, "-m", "harness", "probe", "--base-url", rw.base_url,
                                "--api-key-env", "RESETLAB_TEST_KEY", "--repeats", "1", "--max-stream-s", "4",
+                               "--min-run-s", "20",
                                *extra],
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
                               env={**os.environ, **env})

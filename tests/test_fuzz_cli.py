@@ -67,6 +67,7 @@ CASES = [
     ("harness", ["lab-vs-field"], "--from", st.sampled_from(["/nonexistent", ".", "/dev/null"])),
     ("harness", PROBE, "--repeats", bad_count(1)),
     ("harness", PROBE, "--max-cost-usd", bad_number(0, float("inf"))),
+    ("harness", PROBE, "--min-run-s", bad_number(0, 86400)),
     ("harness", ["probe", "--api-key-env", KEY_VAR], "--base-url", no_port),
     ("harness", CLIENT, "--size", bad_count(0, 64 * 1024 * 1024)),
     ("harness", CLIENT, "--max-retries", bad_count(0, 100)),
