@@ -136,22 +136,34 @@ def cmd_run(args: argparse.Namespace) -> int:
             if "\n## Mitigations" in md:
                 print("\n## Mitigations" + md.split("\n## Mitigations", 1)[1].split("\n## ")[0].rstrip())
     except KeyboardInterrupt:
-        # the worlds are torn down by now (context managers); further signals are only
-        # reported (harness.interrupts) while what was measured is written, marked partial
-        sig = getattr(args, "signals", None)
-        if sig is not None:
-            sig.hold()
-        name = sig.name if sig is not None else "SIGINT"
+        # the worlds are torn down by now (context managers)
+        name, status = _hold_signals(args)
         state.keep_unwritten()
-        reason = f"interrupted by {name} during {state.stage}"
-        write_partial(out, reason)
-        render(out)
-        print(f"\nresetlab: {reason}; partial results: {out} (falsification.json, falsification.md, "
-              "report.html, probes.jsonl; marked partial)", file=sys.stderr)
-        return sig.exit_status if sig is not None else 130
+        return _write_interrupted(out, f"interrupted by {name} during {state.stage}", status)
     print(f"\nresults: {out} (falsification.json, falsification.md, report.html, probes.jsonl"
           f"{'' if args.no_mitigations else ', mitigations.jsonl'}); alpha {engine.ALPHA}, Holm within each hypothesis")
     return 0
+
+
+def _hold_signals(args) -> tuple[str, int]:
+    """After Ctrl-C / SIGTERM: further signals are only reported (harness.interrupts) while
+    what was measured is written; (the signal's name, the exit status it asks for)."""
+    sig = getattr(args, "signals", None)
+    if sig is None:
+        return "SIGINT", 130
+    sig.hold()
+    return sig.name, sig.exit_status
+
+
+def _write_interrupted(out: str, reason: str, status: int) -> int:
+    """Judge and render what was measured, marked partial; say so on stderr."""
+    from harness.report import render
+
+    write_partial(out, reason)
+    render(out)
+    print(f"\nresetlab: {reason}; partial results: {out} (falsification.json, falsification.md, "
+          "report.html, probes.jsonl; marked partial)", file=sys.stderr)
+    return status
 
 
 class _RunState:
@@ -373,12 +385,7 @@ def cmd_probe(args: argparse.Namespace) -> int:
     try:
         search.run()
     except KeyboardInterrupt:
-        # what was measured is written and judged, marked partial; further signals are only
-        # reported (harness.interrupts) meanwhile
-        sig = getattr(args, "signals", None)
-        if sig is not None:
-            sig.hold()
-        interrupted = (sig.name if sig is not None else "SIGINT", sig.exit_status if sig is not None else 130)
+        interrupted = _hold_signals(args)
     finally:
         progress.close()
         with open(os.path.join(out, "probes.jsonl"), "w") as f:
@@ -386,12 +393,7 @@ def cmd_probe(args: argparse.Namespace) -> int:
                 rec["probe"]["target"] = name
                 f.write(json.dumps(rec, sort_keys=True) + "\n")
     if interrupted:
-        reason = f"interrupted by {interrupted[0]} during the probes"
-        write_partial(out, reason)
-        render(out)
-        print(f"\nresetlab: {reason}; partial results: {out} (falsification.json, falsification.md, "
-              "report.html, probes.jsonl; marked partial)", file=sys.stderr)
-        return interrupted[1]
+        return _write_interrupted(out, f"interrupted by {interrupted[0]} during the probes", interrupted[1])
     render(out)
     with open(os.path.join(out, "falsification.md")) as f:
         md = f.read()

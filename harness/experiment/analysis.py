@@ -266,12 +266,12 @@ def boundaries(h: History) -> list[dict]:
         b = lad.boundary()
         lo_cov, hi_cov = lad.covered
         entry = {"factor": factor, "unit": UNITS[factor], "covered": [lo_cov, hi_cov]}
+        own = [r for r in h.records if r["probe"].get("factor") == factor and not r["probe"].get("treatment")
+               and r["probe"].get("role") in ("ladder", "bisect")]
         if factor == "size_x_duration":  # the request size the ladder ran at (bytes)
-            sizes = sorted(r["probe"].get("size") or 0 for r in h.records if r["probe"].get("factor") == factor
-                           and r["probe"].get("role") in ("ladder", "bisect") and not r["probe"].get("treatment"))
+            sizes = sorted(r["probe"].get("size") or 0 for r in own)
             entry["size"] = sizes[len(sizes) // 2] if sizes else None
-        answers = [r for r in h.records if r["probe"].get("factor") == factor and not r["probe"].get("treatment")
-                   and r["probe"].get("role") in ("ladder", "bisect") and outcome_class(r) == "answered"]
+        answers = [r for r in own if outcome_class(r) == "answered"]
         if answers:  # HTTP answers (413/429/5xx, SSE error): not failures, but where they start is news
             levels = sorted(r["probe"]["level"] for r in answers)
             kinds = Counter(f"{r.get('outcome')} {r.get('status') or r.get('error_type') or ''}".strip()

@@ -301,7 +301,7 @@ class Judge:
                 u = None if claim.effect == "none" else u
             if factor == "read_pace" and self.h.h2c_unsupported:
                 t, s, u = None, None, None
-                (moot if claim.effect in ("none", "any") else untested).append(
+                (moot if claim.effect == "none" else untested).append(
                     f"read_pace: the target does not speak h2c (predicted {claim.effect})")
             tests += [t] if t else []
             support += [s] if s else []

@@ -308,12 +308,10 @@ class Search:
         b = dur.boundary() if dur else None
         cap = min(SOAK_STREAM * self.r.short, b[0] / 2 if b and b[0] else math.inf)
         level = max([v for v in passed if v <= cap] or [self.r.short])
-        spec = spec_for("duration", level, self.r, self.big_size)
         while time.monotonic() - self._t0 < need and not self._stop.is_set():
             if Judge(history(self.records)).verdict("h3").verdict != "inconclusive":
                 return
-            self.batch([(spec, {"factor": "duration", "level": level, "treatment": None, "role": "soak"})]
-                       * SOAK_STREAMS)
+            self.batch(self.level_jobs("duration", level, SOAK_STREAMS, "soak"))
 
     def keepalive_for(self, factor: str, b) -> float:
         """TCP keepalive idle well below the boundary (a quarter of its last passing level)."""

@@ -20,15 +20,15 @@ The origin writes the whole max_tokens at a drawn 20-200 tokens/s (origin stream
 from __future__ import annotations
 
 import json
-import math
 import os
 import random
 import subprocess
 import sys
 import time
+from dataclasses import replace
 
 from . import score
-from .strategies import EDGES, Draw, RandomPicker, Ranges, draw_family
+from .strategies import EDGES, Draw, RandomPicker, Ranges, draw_family, log_uniform
 
 EXTERNAL = Ranges(seconds=(1, 10), reference_mb=(1, 10), watchdog=(1, 10), stall=(1, 10), limit_mb=(1, 10),
                   first_byte=(1, 10), fixed_scale=1.0)
@@ -59,10 +59,8 @@ def build(rng: random.Random, family: str | None = None, edges: tuple[str, ...] 
     if d.truth == "h3":
         # outages a few minutes' run meets several times; the watchdog that turns one into a
         # failure is the engine's (calibrated on the target), so no boundary is scored
-        from dataclasses import replace
-
-        length = math.exp(pick.uniform(*map(math.log, OUTAGE_S)))
-        every = math.exp(pick.uniform(math.log(max(OUTAGE_EVERY_S[0], 2.5 * length)), math.log(OUTAGE_EVERY_S[1])))
+        length = log_uniform(pick, *OUTAGE_S)
+        every = log_uniform(pick, max(OUTAGE_EVERY_S[0], 2.5 * length), OUTAGE_EVERY_S[1])
         o = w.outages
         if o.period_s:
             o = replace(o, period_s=every, down_s=length)
