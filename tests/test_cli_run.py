@@ -103,3 +103,19 @@ def test_probe_asks_before_sending_and_never_writes_the_key(tmp_path):
     for f in (tmp_path / "real").iterdir():
         assert SECRET not in f.read_text(errors="replace"), f.name
     assert SECRET not in out + err
+
+
+def test_run_all_starts_the_longest_searches_first():
+    """`run --all` with a few worlds at a time ends when its last search ends: the outage
+    worlds (which wait through outages) and the slowest time scales must not start last."""
+    from harness.cli_run import _longest_first
+    from harness.worlds import NAMES, by_name
+
+    order = [w.name for w in sorted((by_name(n) for n in NAMES), key=_longest_first)]
+    outage_worlds = [n for n in NAMES if by_name(n).outages.active]
+    assert outage_worlds and set(order[:len(outage_worlds)]) == set(outage_worlds)
+    quiet = [by_name(n) for n in order[len(outage_worlds):] if by_name(n).nat_timeout > 1024]
+    scales = [w.time_scale for w in quiet]
+    assert scales == sorted(scales, reverse=True)
+    slow, fast = by_name("h3").with_(outages=by_name("control").outages), by_name("control")
+    assert _longest_first(slow) < _longest_first(fast)  # time scale 0.05 before 0.02
