@@ -15,12 +15,19 @@ responses (error shapes/headers), server (listener), attempts (attempt numbering
 The protocol drivers, transports and Exchange are the shared HTTP core in harness/http/.
 """
 
-from .config import OriginConfig, OriginInfo, parse_ready_line
-from .plan import parse_plan
-from .runners import OriginProcess, OriginThread
-from .server import serve_origin
-from .sse import StreamSpec, parse_stream_spec
-from .validate import SpecError
+# Loaded on first use (PEP 562): the edge imports only .validate, and an eager package
+# would load the server, trio and h11/h2 into every edge process for nothing
+_EXPORTS = {"OriginConfig": "config", "OriginInfo": "config", "parse_ready_line": "config",
+            "parse_plan": "plan", "OriginProcess": "runners", "OriginThread": "runners",
+            "serve_origin": "server", "StreamSpec": "sse", "parse_stream_spec": "sse",
+            "SpecError": "validate"}
 
-__all__ = ["OriginConfig", "OriginInfo", "OriginProcess", "OriginThread", "SpecError",
-           "StreamSpec", "parse_plan", "parse_ready_line", "parse_stream_spec", "serve_origin"]
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        import importlib
+
+        return getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -6,9 +6,10 @@ import itertools
 import shutil
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import trustme
+if TYPE_CHECKING:  # trustme pulls in cryptography (~0.5 s): only TLS origins load it
+    import trustme
 
 from .attempts import AttemptCounter
 from .plan import Plan, parse_plan

@@ -10,8 +10,10 @@ import ssl
 import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import trustme
+if TYPE_CHECKING:  # trustme pulls in cryptography (~0.5 s): only TLS origins load it
+    import trustme
 
 
 @dataclass
@@ -28,6 +30,8 @@ def make_tls(hostnames: Iterable[str], alpn: Iterable[str] = ("h2", "http/1.1"),
 
     Pass `ca` to share one CA between several servers (origin and edges of one world).
     """
+    import trustme
+
     ca = ca or trustme.CA(organization_name="resetlab test CA")
     names = list(dict.fromkeys(h for h in hostnames if h))
     cert = ca.issue_cert(*names)
