@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import json
 import random
+import threading
+from collections import OrderedDict
 from functools import lru_cache
 
 DEFAULT_MODEL = "claude-sonnet-4-5"
@@ -144,9 +146,38 @@ def _assemble(pairs: list[tuple[str, str, str | None]], *, model: str, max_token
     return _dumps(head)[:-1] + ',"messages":[' + ",".join(turns) + "]}"
 
 
+# Built bodies kept for reuse: an engine's ladder sends the same big body (size, seed) at
+# level after level (a size x duration ladder: 32 MB at every duration, per repeat), and
+# building one costs ~0.5-0.8 s of CPU per 32 MB, which probes running in threads of one
+# process pay under one GIL. Only big bodies are kept, least recently used out first.
+CACHE_FROM = 1_000_000
+CACHE_BYTES = 256_000_000
+_cache: OrderedDict[tuple, bytes] = OrderedDict()
+_cache_lock = threading.Lock()
+
+
 def build_body(size: int, *, stream: bool = True, model: str = DEFAULT_MODEL,
                max_tokens: int = 1024, seed: int = 0) -> bytes:
     """JSON body of ``size`` bytes (or the minimal body, if ``size`` is smaller than that)."""
+    if size < CACHE_FROM:
+        return _build(size, stream, model, max_tokens, seed)
+    key = (size, stream, model, max_tokens, seed)
+    with _cache_lock:
+        body = _cache.get(key)
+        if body is not None:
+            _cache.move_to_end(key)
+            return body
+    body = _build(size, stream, model, max_tokens, seed)  # outside the lock: others may build too
+    with _cache_lock:
+        _cache[key] = body
+        _cache.move_to_end(key)
+        total = sum(map(len, _cache.values()))
+        while total > CACHE_BYTES and len(_cache) > 1:
+            total -= len(_cache.popitem(last=False)[1])
+    return body
+
+
+def _build(size: int, stream: bool, model: str, max_tokens: int, seed: int) -> bytes:
     rng = random.Random(seed * 1_000_003 + size)
     corpus = _corpus(seed)
     mean = max(150, min(24_000, size // 60))
