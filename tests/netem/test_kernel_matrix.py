@@ -1,13 +1,23 @@
 """The quick matrix on the kernel backend: every built-in world's quick cells, each run on
-`kernel` and on `userspace` in the same session, must end the same way.
+`kernel` and on `userspace` in the same session.
 
-Where the world predicts one outcome (every probe completes, or every probe fails as the
-listed kinds), the two backends must show the same kinds, and on a real kernel the
-predicted ones. Where it predicts a failure rate, each backend's records must pass the
-cell's own binomial check (two single draws of a random event may differ). Under
-emulation (a TCG VM) the prediction of a timing-bound cell can miss on both backends alike
-(seen: h1-stream-limit's 30 s stream outlasting the worker budget once Python runs ~10x
-slower): there the same-outcome check is the claim, and the verdict is printed.
+On a real kernel (GitHub's runners) both backends must end as the world predicts, and where
+it predicts one outcome (every probe completes, or every probe fails as the listed kinds)
+with the same kinds; where it predicts a failure rate, each backend's records pass the
+cell's own binomial check (two single draws of a random event may differ).
+
+Under emulation (a TCG VM: Python ~10x slower, the userspace delay line's throughput 5-10x
+below the kernel's there, README "The kernel backend, for real") the kernel backend must
+still end as predicted -- which is what the userspace backend does natively: the quick
+matrix asserts it on every run of the suite -- or, where emulation's timing makes it miss,
+the userspace backend in the same VM must miss the same way (an artifact of the emulator,
+not of the backend; the verdicts are printed). The userspace backend's own misses there are
+printed, not failed: a 10 MB upload through emulated Python can take longer than a budget
+that a native run meets. Every world also runs STRETCH times slower under emulation (its
+time_scale times STRETCH; the compile step makes a world mean the same at any time scale),
+so emulation's overhead is a smaller share of each limit: at its own 0.02,
+h1-stream-limit's 30 s field stream (0.6 s real) once outlasted the 120 s budget (2.4 s
+real) on the kernel backend and not on userspace, with the host loaded.
 Kernel-only: skipped with the reason where this kernel has no sch_netem;
 `python -m netem vm -- python -m pytest -m kernel_netem` runs it in a VM.
 """
@@ -19,7 +29,15 @@ from harness.matrix import cells, check
 from harness.matrix_run import probe_cell
 from harness.worlds import NAMES, by_name
 
-CELLS = [c for name in NAMES for c in cells(by_name(name), "quick")]
+STRETCH = 5.0 if under_emulation() else 1.0
+
+
+def _world(name: str):
+    w = by_name(name)
+    return w if STRETCH == 1.0 else w.with_(time_scale=w.time_scale * STRETCH)
+
+
+CELLS = [c for name in NAMES for c in cells(_world(name), "quick")]
 
 pytestmark = [pytest.mark.netns, pytest.mark.kernel_netem, pytest.mark.slow]
 
@@ -52,10 +70,13 @@ def test_kernel_cell_ends_like_userspace(cell, world_runner):
     userspace = probe_cell(cell, world_runner, "userspace")
     got = {b: [r.outcome for r in recs] for b, recs in (("kernel", kernel), ("userspace", userspace))}
     problems = {b: check(cell, recs) for b, recs in (("kernel", kernel), ("userspace", userspace))}
-    print(f"{cell.id}: {got} {'as predicted' if problems == {'kernel': None, 'userspace': None} else problems}")
+    print(f"{cell.id} (time_scale {cell.world.time_scale:g}): {got} "
+          f"{'as predicted' if problems == {'kernel': None, 'userspace': None} else problems}")
+    same = sorted(set(got["kernel"])) == sorted(set(got["userspace"]))
+    if under_emulation():
+        assert problems["kernel"] is None or (cell.expect.rate is None and same), (problems, got)
+        return
     if cell.expect.rate is None:
-        assert sorted(set(got["kernel"])) == sorted(set(got["userspace"])), got
-        if under_emulation():
-            return
+        assert same, got
     for backend, problem in problems.items():
         assert problem is None, f"{backend}: {problem}"
