@@ -224,13 +224,23 @@ def check_settings(sizes, turns, max_retries, think_time, runtime) -> tuple[tupl
     return sizes, turns
 
 
-def _turn_probe(rw, target: int, answer_s: float, seed: int, max_retries: int, runtime: str = "node"):
+# Claude Code's terminal title: with each prompt it sends a small side request (a fast model,
+# structured output, the prompt inside) beside the turn's main request, and the two race for
+# the pool's connections -- which of them meets a stale pooled connection depends on whether
+# the previous turn's two requests overlapped. Off, a turn is one request: the one that
+# takes the pooled connection is the turn's own. Tests of pooled reuse use it; the field
+# fit does not (the field's Claude Code had it on).
+ONE_REQUEST_PER_TURN = {"CLAUDE_CODE_DISABLE_TERMINAL_TITLE": "1"}
+
+
+def _turn_probe(rw, target: int, answer_s: float, seed: int, max_retries: int, runtime: str = "node",
+                env: dict[str, str] | None = None):
     """The probe of a turn aiming at `target` request bytes: interactive, no prompt padding
     (the runner grows the context itself), no compaction, a deadline with upload time."""
     spec = ProbeSpec(size=target, duration=answer_s, client="claude-code", seed=seed)
     base = rw.client_probe(spec)
     probe = replace(base, size=0, max_retries=max_retries, mode="interactive", runtime=runtime,
-                    env={**NO_COMPACT_ENV, **base.env})
+                    env={**NO_COMPACT_ENV, **base.env, **(env or {})})
     return replace(probe, deadline=claude_code.default_deadline(probe)
                    + (max_retries + 2) * target / UPLOAD_BYTES_PER_S)
 
@@ -245,7 +255,8 @@ def _last_finished(res) -> float:
 def run_workload(rw, turns: int | None = None, sizes: tuple[int, ...] = DEFAULT_SIZES,
                  think_time: float = DEFAULT_THINK, max_retries: int = DEFAULT_RETRIES,
                  home: str | None = None, out: str | None = None, answer_s: float = DEFAULT_ANSWER,
-                 seed: int = 0, persistent: bool = False, runtime: str = "node") -> Workload:
+                 seed: int = 0, persistent: bool = False, runtime: str = "node",
+                 env: dict[str, str] | None = None) -> Workload:
     """Drive real Claude Code (interactive) through `turns` turns (default: one per size) in
     a running world `rw` (harness.lab.runtime.RunningWorld); turn i aims at a request of
     sizes[min(i, len(sizes) - 1)] bytes. `home`: a folder for the HOME and project (kept;
@@ -253,7 +264,8 @@ def run_workload(rw, turns: int | None = None, sizes: tuple[int, ...] = DEFAULT_
     (default a new temp folder: the caller removes Workload.out_dir). `persistent`: one
     Claude Code process for every turn (its connection pool carries over), the context
     pasted into the prompt; else a process per turn (--resume). `runtime`: "node" or "bun"
-    (claude_code.RUNTIMES: what runs cli.js). Module docstring."""
+    (claude_code.RUNTIMES: what runs cli.js). `env`: more environment for Claude Code (e.g.
+    ONE_REQUEST_PER_TURN). Module docstring."""
     sizes, turns = check_settings(sizes, turns, max_retries, think_time, runtime)
     world = rw.world
     lab = compile_world(world)
@@ -271,13 +283,13 @@ def run_workload(rw, turns: int | None = None, sizes: tuple[int, ...] = DEFAULT_
         context = claude_code.BASE_BODY  # what the next request would carry without padding
         last_end = None  # Unix time the previous turn's last request finished
         for i, target in enumerate(targets):
-            probe = _turn_probe(rw, target, answer_s, seed + i, max_retries, runtime)
+            probe = _turn_probe(rw, target, answer_s, seed + i, max_retries, runtime, env)
             if i == 0:  # the HOME approves the key the probe uses
                 home_dir, project = claude_code.make_home(root, api_key(probe))
             pad = max(0, target - context - (PASTE_OVERHEAD if persistent else TURN_OVERHEAD))
             if persistent:
                 if tui is None:  # its environment (API_TIMEOUT_MS) fits the largest turn
-                    first = _turn_probe(rw, max(targets), answer_s, seed, max_retries, runtime)
+                    first = _turn_probe(rw, max(targets), answer_s, seed, max_retries, runtime, env)
                     tui = rw.topo["client"].call(claude_code.Tui, first, home_dir, project,
                                                  os.path.join(out_dir, "debug", "session.txt"))
                 text = filler(pad, seed=seed * 1000 + i) + "\n\n" + PROMPT if pad else PROMPT
