@@ -159,3 +159,22 @@ def test_stopping_the_command_stops_the_vm(fake_vm, tmp_path, how):
             break
         time.sleep(0.1)
     assert not _alive(qemu), "the VM outlived `netem vm`"
+
+
+def test_inside_the_vm_a_kernel_without_netem_fails_the_run_instead_of_skipping():
+    """Where the VM's kernel cannot run them, the kernel_netem tests must not pass as skipped
+    (`.ci/run`'s VM step would go green having tested nothing). This host has no sch_netem
+    (or the test skips): playing the guest here must end the run with the reason."""
+    from netem.shaping import kernel_netem_missing
+
+    if not kernel_netem_missing():
+        pytest.skip("this kernel has sch_netem: nothing is missing to report")
+    cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--collect-only", "-m", "kernel_netem",
+           os.path.join(ROOT, "tests", "netem", "test_kernel_backend.py")]
+    guest = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=120,
+                           env=dict(os.environ, RESETLAB_VM_ACCEL="tcg"))
+    assert guest.returncode != 0, guest.stdout + guest.stderr
+    assert "inside `netem vm` the kernel_netem tests cannot run" in guest.stdout + guest.stderr
+    host = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=120,
+                          env={k: v for k, v in os.environ.items() if k != "RESETLAB_VM_ACCEL"})
+    assert host.returncode == 0, host.stdout + host.stderr  # outside the VM: collected, to be skipped
