@@ -59,22 +59,19 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     # kernel-backend tests stay in the run, reported as skipped with the reason, where the
     # running kernel has no sch_netem (`python -m netem vm -- ...` runs them in a VM)
     kernel = [i for i in items if "kernel_netem" in i.keywords]
-    if kernel and in_netem_vm():
+    if not kernel:
+        return
+    from netem.shaping import kernel_netem_missing
+
+    missing = NETNS_SKIP or kernel_netem_missing()  # (namespaces' skip, above, says why if theirs)
+    if missing and in_netem_vm():
         # the VM exists to run them: a guest that cannot (no namespaces, sch_netem not loadable)
         # fails the run -- `.ci/run`'s VM step would otherwise pass with every test skipped
-        from netem.shaping import kernel_netem_missing
-
-        missing = NETNS_SKIP or kernel_netem_missing()
-        if missing:
-            raise pytest.UsageError(f"inside `netem vm` the kernel_netem tests cannot run: {missing}")
-    if kernel and not NETNS_SKIP:
-        from netem.shaping import kernel_netem_missing
-
-        missing = kernel_netem_missing()
-        if missing:
-            skip = pytest.mark.skip(reason=f"{missing}: run `python -m netem vm -- python -m pytest -m kernel_netem`")
-            for item in kernel:
-                item.add_marker(skip)
+        raise pytest.UsageError(f"inside `netem vm` the kernel_netem tests cannot run: {missing}")
+    if missing and not NETNS_SKIP:
+        skip = pytest.mark.skip(reason=f"{missing}: run `python -m netem vm -- python -m pytest -m kernel_netem`")
+        for item in kernel:
+            item.add_marker(skip)
 
 
 def backend_params() -> list:
