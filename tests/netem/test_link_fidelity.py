@@ -20,6 +20,11 @@ from netem.measure import tcp_throughput, udp_probe
 pytestmark = pytest.mark.netns
 BACKENDS = backend_params()
 COARSE = under_emulation()
+# Loss is counted from what never arrived. Under emulation, 2000 datagrams/s into a netem
+# whose timer fires late outgrow its queue (limit 1000) and stragglers outlast a 0.5 s drain:
+# with the host loaded the kernel backend in a TCG VM "lost" 1844/3000 at 10 %. There the
+# probes go 4x slower and wait 3 s for the last ones; natively they stay fast.
+LOSS_PACE = {"interval": 0.002, "drain": 3.0} if COARSE else {"interval": 0.0005}
 
 
 def _world(profile: LinkProfile, reverse: LinkProfile | None = None):
@@ -56,7 +61,7 @@ def test_delay_is_per_direction(make_topology, backend):
 def test_random_loss_inside_binomial_interval(make_topology, backend):
     n, pct = 3000, 10.0
     topo = make_topology(_world(LinkProfile(loss_pct=pct, seed=42)), backend)
-    s = udp_probe(topo, "client", "server", count=n, interval=0.0005)
+    s = udp_probe(topo, "client", "server", count=n, **LOSS_PACE)
     lo, hi = wilson(len(s.lost), n, z=3.29)  # 99.9% two-sided
     print(f"{backend}: lost {len(s.lost)}/{n} for {pct}%")
     assert lo <= pct / 100 <= hi, f"lost {len(s.lost)}/{n}, interval [{lo:.4f}, {hi:.4f}]"
@@ -78,7 +83,7 @@ def test_gilbert_elliott_loss_is_bursty_with_the_right_mean(make_topology, backe
     ge = GilbertElliott(p=2, r=20, h_loss=100, k_loss=0)  # mean loss 100*2/22 = 9.1%
     n = 4000
     topo = make_topology(_world(LinkProfile(gilbert_elliott=ge, seed=3)), backend)
-    s = udp_probe(topo, "client", "server", count=n, interval=0.0005)
+    s = udp_probe(topo, "client", "server", count=n, **LOSS_PACE)
     lo, hi = wilson(len(s.lost), n, z=3.29)  # 99.9% two-sided
     print(f"{backend}: lost {len(s.lost)}/{n}, mean {ge.mean_loss():.1f}%")
     # the runs make the effective sample smaller than n: widen by the mean burst length (1/r)
