@@ -30,6 +30,9 @@ PROBE = struct.Struct("!IQ")  # sequence number, send time (ns, monotonic)
 class DelaySample:
     sent: int
     received: list[tuple[int, float]]  # (seq, one-way delay ms)
+    # datagrams the kernel counted as dropped outside the shaped link while this sample ran
+    # (socket buffers, IP discards in every host, per-CPU backlogs): see drop_counters
+    dropped_elsewhere: int = 0
 
     @property
     def delays(self) -> list[float]:
@@ -49,12 +52,48 @@ class DelaySample:
         return statistics.median(self.delays)
 
 
+# Counters of drops that are not the link's: a datagram that netem passed and one of these
+# dropped later looks lost to the receiver. Each host's namespace has its own /proc/net/snmp
+# (read from a thread inside it); the per-CPU backlog (softnet_stat) is the kernel's own,
+# shared by every namespace, so it is ours alone only in a VM that runs nothing else.
+# (Udp InErrors already includes RcvbufErrors: counting both would count a drop twice.)
+SNMP_DROPS = {"Ip": ("InDiscards", "OutDiscards", "OutNoRoutes"), "Udp": ("InErrors",)}
+
+
+def _snmp_drops() -> int:
+    lines = open("/proc/thread-self/net/snmp").read().splitlines()
+    total = 0
+    for head, values in zip(lines[::2], lines[1::2], strict=True):
+        proto, *keys = head.split()
+        row = dict(zip(keys, values.split()[1:], strict=True))
+        total += sum(int(row.get(k, 0)) for k in SNMP_DROPS.get(proto.rstrip(":"), ()))
+    return total
+
+
+def _softnet_drops() -> int:
+    with open("/proc/net/softnet_stat") as f:  # column 2: dropped for a full backlog, per CPU
+        return sum(int(line.split()[1], 16) for line in f)
+
+
+def drop_counters(topo: Topology, softnet: bool = False) -> int:
+    """Drops the kernel counted outside the link shaping, summed over the topology's hosts."""
+    total = sum(h.call(_snmp_drops) for h in topo.hosts.values())
+    return total + (_softnet_drops() if softnet else 0)
+
+
 SO_RCVBUFFORCE = 33  # <asm-generic/socket.h>; not exported by Python's socket module
 
 
 def udp_probe(topo: Topology, src: str, dst: str, count: int, interval: float = 0.002,
-              port: int = 9009, payload: int = 64, drain: float = 0.5) -> DelaySample:
-    """Send `count` stamped datagrams src->dst, `interval` apart; collect what arrives."""
+              port: int = 9009, payload: int = 64, drain: float = 0.5,
+              softnet: bool = False) -> DelaySample:
+    """Send `count` stamped datagrams src->dst, `interval` apart; collect what arrives.
+
+    A sender held off the CPU does not catch up in a burst (that would measure the burst,
+    and in a slow VM overflow a backlog the link never fills): after a stall the schedule
+    restarts from now. `softnet`: also count the kernel's per-CPU backlog drops in
+    `dropped_elsewhere` (only meaningful where nothing else runs, e.g. in `netem vm`).
+    """
     rx = topo[dst].socket(socket.AF_INET, socket.SOCK_DGRAM)
     tx = topo[src].socket(socket.AF_INET, socket.SOCK_DGRAM)
     # room for every datagram: a receiver thread held off the CPU (a loaded machine, an
@@ -81,6 +120,7 @@ def udp_probe(topo: Topology, src: str, dst: str, count: int, interval: float = 
     t.start()
     pad = b"\0" * max(0, payload - PROBE.size)
     dst_addr = (topo[dst].address, port)
+    drops_before = drop_counters(topo, softnet)
     next_t = time.monotonic()
     try:
         for seq in range(count):
@@ -89,13 +129,15 @@ def udp_probe(topo: Topology, src: str, dst: str, count: int, interval: float = 
             pause = next_t - time.monotonic()
             if pause > 0:
                 time.sleep(pause)
+            else:
+                next_t = time.monotonic()
         time.sleep(drain)
     finally:
         done.set()
         t.join()
         rx.close()
         tx.close()
-    return DelaySample(count, received)
+    return DelaySample(count, received, drop_counters(topo, softnet) - drops_before)
 
 
 def tcp_throughput(topo: Topology, src: str, dst: str, seconds: float = 3.0, port: int = 9010) -> dict:

@@ -10,6 +10,8 @@ coarse and slow: there delay is checked one-sided (never less than configured), 
 cap, and the measured figures are printed.
 """
 
+import time
+
 import pytest
 
 from conftest import backend_params, under_emulation
@@ -20,11 +22,33 @@ from netem.measure import tcp_throughput, udp_probe
 pytestmark = pytest.mark.netns
 BACKENDS = backend_params()
 COARSE = under_emulation()
-# Loss is counted from what never arrived. Under emulation, 2000 datagrams/s into a netem
-# whose timer fires late outgrow its queue (limit 1000) and stragglers outlast a 0.5 s drain:
-# with the host loaded the kernel backend in a TCG VM "lost" 1844/3000 at 10 %. There the
-# probes go 4x slower and wait 3 s for the last ones; natively they stay fast.
-LOSS_PACE = {"interval": 0.002, "drain": 3.0} if COARSE else {"interval": 0.0005}
+# Loss is counted from what never arrived, less what the kernel counted as dropped outside
+# the link (socket buffers, IP discards, per-CPU backlogs: udp_probe's dropped_elsewhere).
+# Under emulation the VM stalls: a TCG VM in CI "lost" 970/3000 at 10 % (1844/3000 on a
+# loaded host, before the sender stopped catching up in bursts). There the probes go 4x
+# slower, wait 3 s for stragglers, and count backlog drops too (the VM runs nothing else);
+# natively they stay fast.
+LOSS_PACE = {"interval": 0.002, "drain": 3.0, "softnet": True} if COARSE else {"interval": 0.0005}
+
+
+def _netem_drops(topo, backend: str) -> str:
+    """The kernel netem qdisc's own drop count, for the failure message (userspace: '')."""
+    if backend != "kernel":
+        return ""
+    ifname = topo["client"].ifname("client-router")
+
+    def dump(ipr):
+        idx = ipr.link_lookup(ifname=ifname)[0]
+        return [dict(q.get_attr("TCA_STATS2").get_attr("TCA_STATS_QUEUE")) for q in ipr.get_qdiscs(index=idx)
+                if q.get_attr("TCA_KIND") == "netem"]
+
+    return f", netem's own counters {topo['client'].netlink(dump)}"
+
+
+def _link_lost(s) -> int:
+    """Datagrams the link dropped: never arrived, and no other counter took them."""
+    assert s.dropped_elsewhere <= len(s.lost), (s.dropped_elsewhere, len(s.lost))
+    return len(s.lost) - s.dropped_elsewhere
 
 
 def _world(profile: LinkProfile, reverse: LinkProfile | None = None):
@@ -62,9 +86,11 @@ def test_random_loss_inside_binomial_interval(make_topology, backend):
     n, pct = 3000, 10.0
     topo = make_topology(_world(LinkProfile(loss_pct=pct, seed=42)), backend)
     s = udp_probe(topo, "client", "server", count=n, **LOSS_PACE)
-    lo, hi = wilson(len(s.lost), n, z=3.29)  # 99.9% two-sided
-    print(f"{backend}: lost {len(s.lost)}/{n} for {pct}%")
-    assert lo <= pct / 100 <= hi, f"lost {len(s.lost)}/{n}, interval [{lo:.4f}, {hi:.4f}]"
+    lost = _link_lost(s)
+    lo, hi = wilson(lost, n, z=3.29)  # 99.9% two-sided
+    seen = f"link lost {lost}/{n} for {pct}% (+{s.dropped_elsewhere} dropped elsewhere{_netem_drops(topo, backend)})"
+    print(f"{backend}: {seen}")
+    assert lo <= pct / 100 <= hi, f"{seen}, interval [{lo:.4f}, {hi:.4f}]"
 
 
 def test_loss_repeats_with_the_same_seed(make_topology):
@@ -84,12 +110,14 @@ def test_gilbert_elliott_loss_is_bursty_with_the_right_mean(make_topology, backe
     n = 4000
     topo = make_topology(_world(LinkProfile(gilbert_elliott=ge, seed=3)), backend)
     s = udp_probe(topo, "client", "server", count=n, **LOSS_PACE)
-    lo, hi = wilson(len(s.lost), n, z=3.29)  # 99.9% two-sided
-    print(f"{backend}: lost {len(s.lost)}/{n}, mean {ge.mean_loss():.1f}%")
+    link_lost = _link_lost(s)
+    lo, hi = wilson(link_lost, n, z=3.29)  # 99.9% two-sided
+    print(f"{backend}: link lost {link_lost}/{n} (+{s.dropped_elsewhere} dropped elsewhere), "
+          f"mean {ge.mean_loss():.1f}%")
     # the runs make the effective sample smaller than n: widen by the mean burst length (1/r)
     burst = 1 / (ge.r / 100)
     slack = (hi - lo) / 2 * (burst ** 0.5)
-    assert lo - slack <= ge.mean_loss() / 100 <= hi + slack, (len(s.lost), ge.mean_loss())
+    assert lo - slack <= ge.mean_loss() / 100 <= hi + slack, (link_lost, ge.mean_loss())
     # burstiness: P(lost | previous lost) far above the mean loss rate
     lost = s.lost
     after_loss = sum(1 for i in lost if i + 1 in lost) / max(1, len(lost))
@@ -106,3 +134,35 @@ def test_rate_within_ten_percent(make_topology, backend):
         assert 0 < got <= rate * 1.10, f"{got:.1f} Mbit/s for {rate}"
     else:
         assert abs(got - rate) / rate <= 0.10, f"{got:.1f} Mbit/s for {rate}"
+
+
+def test_drops_outside_the_link_are_counted(make_topology):
+    """The correction the loss tests apply measures real drops: a receiver whose socket
+    buffer is full drops datagrams the link delivered, and drop_counters sees each one."""
+    import socket
+
+    from netem.measure import drop_counters
+
+    topo = make_topology(_world(LinkProfile()), "userspace")
+    rx = topo["server"].socket(socket.AF_INET, socket.SOCK_DGRAM)
+    rx.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1)  # the kernel's minimum: a few datagrams
+    rx.bind((topo["server"].address, 9013))
+    tx = topo["client"].socket(socket.AF_INET, socket.SOCK_DGRAM)
+    before = drop_counters(topo)
+    n = 200
+    for _ in range(n):
+        tx.sendto(b"x" * 64, (topo["server"].address, 9013))
+    time.sleep(0.5)
+    rx.setblocking(False)
+    queued = 0
+    while True:
+        try:
+            rx.recv(2048)
+        except BlockingIOError:
+            break
+        queued += 1
+    dropped = drop_counters(topo) - before
+    rx.close()
+    tx.close()
+    print(f"{queued} queued, {dropped} counted as dropped, of {n}")
+    assert queued < n and dropped == n - queued, (queued, dropped)
