@@ -10,6 +10,7 @@ against a request's size and length) is the same at any time scale.
 
     unit     meaning                          lab value
     s        seconds                          x time_scale
+    ms       milliseconds (link delays)       x time_scale
     s/MB     seconds per 1e6 bytes            x time_scale
     B*s      bytes x seconds                  x time_scale
     B/s      bytes per second                 / time_scale
@@ -21,7 +22,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-FACTORS = {"s": 1, "s/MB": 1, "B*s": 1, "B/s": -1, "1/s": -1}  # power of time_scale
+FACTORS = {"s": 1, "ms": 1, "s/MB": 1, "B*s": 1, "B/s": -1, "1/s": -1}  # power of time_scale
 
 
 def unit(name: str) -> dict[str, str]:

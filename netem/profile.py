@@ -46,8 +46,9 @@ class GilbertElliott:
 class LinkProfile:
     """One direction of a link. Zero means "off" for every field."""
 
-    delay_ms: float = 0.0
-    jitter_ms: float = 0.0
+    # durations: a world in field units scales them by its time scale (harness/units.py)
+    delay_ms: float = field(default=0.0, metadata={"unit": "ms"})
+    jitter_ms: float = field(default=0.0, metadata={"unit": "ms"})
     loss_pct: float = 0.0  # independent random loss
     gilbert_elliott: GilbertElliott | None = None  # burst loss, instead of loss_pct
     rate_mbit: float = 0.0  # 0: unlimited

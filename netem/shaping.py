@@ -19,6 +19,12 @@ from .spec import TopologySpec
 BACKENDS = ("auto", "kernel", "userspace")
 TBF_BURST_MIN = 128 * 1024  # >= one GSO super-packet (64 KB), else tbf drops them all
 TBF_LATENCY_MS = 100  # queueing allowed in tbf before tail drop
+# The userspace delay line cannot add less than this faithfully: its own error is ~0.05-0.1 ms
+# at the median and 0.2-0.4 ms at p99 when idle, and several ms under bulk load (`netem bench`
+# in the README). A direction asking for less delay (and no loss) is left on the bare veth,
+# ~0.02 ms, which is nearer what it asked than the delay line would be, and costs no CPU:
+# a world's 5 ms access link at time scale 0.02 is 0.1 ms. The kernel backend applies any delay.
+USERSPACE_RESOLUTION_MS = 0.5
 
 
 @dataclass(frozen=True)
@@ -94,6 +100,8 @@ class UserspacePlan:
     # per router: (priority, rule kwargs for IPRoute.rule)
     rules: dict[str, list[dict]] = field(default_factory=dict)
     tbf: list[TcRequest] = field(default_factory=list)
+    # directions whose delay is under USERSPACE_RESOLUTION_MS, left unshaped: what and why
+    unshaped: list[str] = field(default_factory=list)
 
 
 def forwarding_end(spec: TopologySpec, label: str, purpose: str = "the userspace backend") -> str:
@@ -119,6 +127,14 @@ def userspace_plan(spec: TopologySpec, run_id: str) -> UserspacePlan:
                 plan.tbf.append(TcRequest(sender, ifname, "tbf", "1:", None, tbf_options(profile)))
         if _timing_neutral(lk):
             continue
+        if not lk.shape.through_emulator:
+            for name, profile in ((f"{lk.a}->{lk.b}", lk.shape.a_to_b), (f"{lk.b}->{lk.a}", lk.shape.b_to_a)):
+                if not _timing_neutral_profile(profile) and _below_resolution(profile):
+                    plan.unshaped.append(f"{lk.label} {name}: {profile.delay_ms:g} ms delay "
+                                         f"+/- {profile.jitter_ms:g} ms is under the userspace backend's "
+                                         f"{USERSPACE_RESOLUTION_MS} ms resolution: not delayed")
+            if _below_resolution(lk.shape.a_to_b) and _below_resolution(lk.shape.b_to_a):
+                continue
         router = forwarding_end(spec, lk.label)
         far = lk.b if router == lk.a else lk.a
         inbound = lk.shape.a_to_b if far == lk.a else lk.shape.b_to_a
@@ -127,7 +143,7 @@ def userspace_plan(spec: TopologySpec, run_id: str) -> UserspacePlan:
         behind = spec.behind(router, lk.label)
         rules = plan.rules.setdefault(router, [])
         for direction, profile in (("in", inbound), ("out", outbound)):
-            if _timing_neutral_profile(profile) and not lk.shape.through_emulator:
+            if _below_resolution(profile) and not lk.shape.through_emulator:
                 continue
             table = 1000 + n
             tun = names.ifname(run_id, f"t{i}{direction[0]}")
@@ -146,6 +162,11 @@ def userspace_plan(spec: TopologySpec, run_id: str) -> UserspacePlan:
 
 def _timing_neutral_profile(p: LinkProfile) -> bool:
     return not (p.delay_ms or p.jitter_ms or p.has_loss)
+
+
+def _below_resolution(p: LinkProfile) -> bool:
+    """Nothing the delay line could add faithfully: no loss, delay + jitter under its resolution."""
+    return not p.has_loss and p.delay_ms + p.jitter_ms < USERSPACE_RESOLUTION_MS
 
 
 def _timing_neutral(lk) -> bool:

@@ -272,3 +272,16 @@ def test_the_probe_carries_its_seed_and_typed_timers():
     assert (probe.seed, probe.think_time, probe.idle_timeout, probe.origin_log) == (4, 2.0, 5.0, "/tmp/origin.jsonl")
     assert "origin_log" not in probe.public() and probe.public()["seed"] == 4
     assert lab.probe(ProbeSpec(), "http://127.0.0.1:1").idle_timeout == pytest.approx(30.0)  # the world's
+
+
+@pytest.mark.parametrize("time_scale", [0.02, 0.1, 1.0])
+def test_link_delays_scale_like_every_duration(time_scale):
+    """A world's access and backbone delays are field milliseconds: the lab's are times the
+    time scale, so the same world has the same RTT in field units at any scale."""
+    w = dataclasses.replace(by_name("h2"), time_scale=time_scale,
+                            access=LinkProfile(delay_ms=5, jitter_ms=1), backbone=LinkProfile(delay_ms=2))
+    shapes = {lk.label: lk.shape for lk in compile_world(w).topology().links}
+    for label, ms, jitter in (("client-nat", 5, 1), ("nat-edge", 2, 0)):
+        for profile in (shapes[label].a_to_b, shapes[label].b_to_a):
+            assert profile.delay_ms == pytest.approx(ms * time_scale), (label, profile)
+            assert profile.jitter_ms == pytest.approx(jitter * time_scale), (label, profile)

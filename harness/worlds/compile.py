@@ -12,10 +12,15 @@ schema scales its own fields, tagged with their units (harness/units.py):
     Outages.scaled             outage windows, rates             model.py
     World, ProbeSpec           nat timeout, prefill, watchdog; probe timings, read pace
 
-and this module only assembles the results. What is not scaled, on purpose (UNSCALED):
-link delays (the lab's own network: a 5 ms access link stays 5 ms; scaling it would put
-RTTs below what netem keeps, and no world's outcome depends on one). Two lab limits round:
-TCP keepalive and conntrack timeouts count whole seconds (>= 1 s), so worlds keep margins.
+    LinkProfile.scaled         link delay and jitter             netem/profile.py
+
+and this module only assembles the results. Link delays scale like every other duration: a
+5 ms access link at time scale 0.02 is 0.1 ms in the lab (they were once left at 5 ms real,
+250 field ms, and the userspace delay line that held them cost a third of a run's CPU; the
+kernel backend applies 0.1 ms as asked, the userspace backend leaves a delay under its
+resolution on the bare veth, ~0.02 ms: netem.shaping.USERSPACE_RESOLUTION_MS). Two lab limits
+round: TCP keepalive and conntrack timeouts count whole seconds (>= 1 s), so worlds keep
+margins.
 """
 
 from __future__ import annotations
@@ -31,7 +36,6 @@ from harness.origin.sse import scale_stream_config
 from harness.units import lab_values
 from netem import ConntrackTimeouts, LinkShape, Nat, chain
 from netem.outage import OutageSchedule
-from netem.profile import LinkProfile
 
 from .model import Outages, ProbeSpec, World
 
@@ -42,8 +46,7 @@ RESPONSE_BYTES_PER_DELTA, RESPONSE_BYTES = 200, 2000
 LINK_LABELS = {"access": "client-nat", "backbone": "nat-edge", "dc": "edge-origin"}
 OUTAGE_HORIZON = 3600.0  # real seconds of Poisson schedule generated per world run
 # unit-tagged durations left in real time, with the reason (a test holds every other one scaled)
-UNSCALED = {(LinkProfile, "delay_ms"): "the lab's network, not a budget",
-            (LinkProfile, "jitter_ms"): "the lab's network, not a budget"}
+UNSCALED: dict = {}  # none today
 
 
 @dataclass(frozen=True)
@@ -74,8 +77,8 @@ class LabPlan:
         """The netem chain: client -- access -- nat -- backbone -- edge -- origin."""
         w = self.world
         return chain("client", "nat", "edge", "origin",
-                     shapes={"client-nat": LinkShape.symmetric(w.access),
-                             "nat-edge": LinkShape.symmetric(w.backbone)},
+                     shapes={"client-nat": LinkShape.symmetric(w.access.scaled(w.time_scale)),
+                             "nat-edge": LinkShape.symmetric(w.backbone.scaled(w.time_scale))},
                      nat=Nat("nat", "nat-edge", ConntrackTimeouts(established=self.nat_timeout),
                              stale=w.nat_stale))
 
