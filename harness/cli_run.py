@@ -17,7 +17,7 @@ import os
 import sys
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from urllib.parse import urlsplit
 
 
@@ -122,26 +122,35 @@ def cmd_run(args: argparse.Namespace) -> int:
         return _err(f"--parallel: got {args.parallel}; allowed an integer in [1, 16]")
     out = _out_dir(args.out)
     state = _RunState(out)
+    mitigations = None if args.no_mitigations else _Mitigations(worlds, out, args)
     try:
-        _probe_worlds(worlds, args, state)
-        # The falsification table first: it is what the run is for, and the mitigation
-        # sessions after it take several more minutes.
+        # a world's mitigation sessions start as soon as its own probes have ended, beside
+        # the searches still running (they are mostly scaled waiting: think time, streams)
+        _probe_worlds(worlds, args, state, after=mitigations.start if mitigations else None)
+        # The falsification table first: it is what the run is for; the mitigation
+        # sessions of the last worlds end after it.
         render(out)
         with open(os.path.join(out, "falsification.md")) as f:
             print(f.read().split("## ")[0].strip(), flush=True)
-        if not args.no_mitigations:
+        if mitigations:
             state.stage = "the mitigation sessions"
-            _mitigate(worlds, out, args)
+            mitigations.finish()
             render(out)
             with open(os.path.join(out, "falsification.md")) as f:
                 md = f.read()
             if "\n## Mitigations" in md:
                 print("\n## Mitigations" + md.split("\n## Mitigations", 1)[1].split("\n## ")[0].rstrip())
     except KeyboardInterrupt:
-        # the worlds are torn down by now (context managers)
+        # the searches' worlds are torn down by now (context managers)
         name, status = _hold_signals(args)
+        if mitigations:
+            mitigations.stop()  # sessions end at their next attempt; their worlds tear down
         state.keep_unwritten()
         return _write_interrupted(out, f"interrupted by {name} during {state.stage}", status)
+    except BaseException:
+        if mitigations:
+            mitigations.stop()
+        raise
     print(f"\nresults: {out} (falsification.json, falsification.md, report.html, probes.jsonl"
           f"{'' if args.no_mitigations else ', mitigations.jsonl'}); alpha {engine.ALPHA}, Holm within each hypothesis")
     return 0
@@ -202,7 +211,8 @@ def write_partial(out: str, reason: str | None) -> None:
         json.dump({"partial": True, "reason": reason}, f)
 
 
-def _probe_worlds(worlds: list, args: argparse.Namespace, state: _RunState) -> None:
+def _probe_worlds(worlds: list, args: argparse.Namespace, state: _RunState, after=None) -> None:
+    """Every world's search, `args.parallel` at once; `after(world)` once a world's are in."""
     from harness.experiment.search import Settings
     from harness.lab.runtime import RunningWorld
     from harness.run import STOP, falsify_running, results
@@ -229,6 +239,8 @@ def _probe_worlds(worlds: list, args: argparse.Namespace, state: _RunState) -> N
                                                                          stop=stop), progress=seen)
             outages[w.name] = _outage_windows(rw)
         state.write(w.name, records)  # kept as each world ends
+        if after is not None and not stop.is_set():
+            after(w)
 
     # a few worlds at a time, each in its own namespaces: most of a search is scaled waiting
     pool = ThreadPoolExecutor(max_workers=args.parallel)
@@ -259,44 +271,60 @@ def _longest_first(w) -> tuple:
 MITIGATION_WORLDS = 5  # worlds whose mitigation sessions run at once (each its own namespaces)
 
 
-def _mitigate(worlds: list, out: str, args: argparse.Namespace) -> None:
+class _Mitigations:
     """The default mitigation set, one session each, for every world; rows go to
-    mitigations.jsonl (rendered beside the falsification table). Runs after every world's
-    probes, so it never loads the machine under them; a few worlds at a time, each in a fresh
-    RunningWorld (sessions are mostly scaled waiting: think time, streams, backoff)."""
-    import threading
-    from concurrent.futures import ThreadPoolExecutor
+    mitigations.jsonl (rendered beside the falsification table). A world's sessions start
+    when its probes end (`start`, from the search's thread), in a fresh RunningWorld, up to
+    MITIGATION_WORLDS worlds at once; `finish` waits for all and writes the rows in the
+    worlds' order; `stop` (Ctrl-C) ends them at their next attempt and waits for teardown."""
 
-    from harness import mitigations as mit
-    from harness.run import results
+    def __init__(self, worlds: list, out: str, args: argparse.Namespace):
+        from harness import mitigations as mit
 
-    session = mit.Session()
-    turns = args.mitigation_turns or len(session.sizes)
-    stop = threading.Event()
-    print(f"mitigation sessions: {len(worlds)} worlds x {len(mit.DEFAULT)} mitigations x {turns} turns "
-          f"({MITIGATION_WORLDS} worlds at a time) ...", file=sys.stderr, flush=True)
+        self.worlds, self.out, self.args, self.mit = worlds, out, args, mit
+        self.session = mit.Session()
+        self.turns = args.mitigation_turns or len(self.session.sizes)
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._futures: dict[str, Future] = {}
+        self._pool = ThreadPoolExecutor(max_workers=MITIGATION_WORLDS)
+        print(f"mitigation sessions: {len(worlds)} worlds x {len(mit.DEFAULT)} mitigations x {self.turns} turns "
+              f"(each world's after its probes, {MITIGATION_WORLDS} worlds at a time)", file=sys.stderr, flush=True)
 
-    def one(w) -> list[dict]:
-        rows = mit.run_mitigations(w, mit.DEFAULT, turns, args.seed, session=session, backend=args.backend,
-                                   stop=stop)
-        with lock, open(os.path.join(out, "mitigations.jsonl"), "a") as f:  # kept as each world ends
+    def _one(self, w) -> list[dict]:
+        rows = self.mit.run_mitigations(w, self.mit.DEFAULT, self.turns, self.args.seed, session=self.session,
+                                        backend=self.args.backend, stop=self._stop)
+        with self._lock, open(os.path.join(self.out, "mitigations.jsonl"), "a") as f:  # kept as each world ends
             for row in rows:
                 f.write(json.dumps(row, sort_keys=True) + "\n")
-        print(f"  {w.name}: done", file=sys.stderr, flush=True)
+        print(f"  mitigations {w.name}: done", file=sys.stderr, flush=True)
         return rows
 
-    lock = threading.Lock()
-    with ThreadPoolExecutor(max_workers=MITIGATION_WORLDS) as pool:
-        futures = [pool.submit(one, w) for w in worlds]
+    def start(self, w) -> None:
+        with self._lock:
+            if not self._stop.is_set():
+                self._futures[w.name] = self._pool.submit(self._one, w)
+
+    def finish(self) -> None:
+        from harness.run import results
+
         try:
-            done = results(futures)
+            done = results([self._futures[w.name] for w in self.worlds if w.name in self._futures])
         except BaseException:
-            stop.set()  # Ctrl-C or a failure: sessions stop at their next attempt, worlds tear down
+            self.stop()
             raise
-    with open(os.path.join(out, "mitigations.jsonl"), "w") as f:  # all in: in the worlds' order
-        for rows in done:
-            for row in rows:
-                f.write(json.dumps(row, sort_keys=True) + "\n")
+        self._pool.shutdown(wait=True)
+        with open(os.path.join(self.out, "mitigations.jsonl"), "w") as f:  # all in: in the worlds' order
+            for rows in done:
+                for row in rows:
+                    f.write(json.dumps(row, sort_keys=True) + "\n")
+
+    def stop(self) -> None:
+        with self._lock:
+            self._stop.set()
+            for fut in self._futures.values():
+                fut.cancel()
+        self._pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _outage_windows(rw) -> list[dict]:

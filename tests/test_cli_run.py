@@ -54,6 +54,28 @@ def test_run_writes_a_results_folder_and_report_rerenders_it(tmp_path):
     assert json.loads((out / "falsification.json").read_text()) == doc
 
 
+@pytest.mark.netns
+@pytest.mark.slow
+def test_run_with_mitigations_gives_every_world_its_sessions_in_world_order(tmp_path):
+    """Each world's mitigation sessions start when its own probes end (beside the other
+    worlds' searches): every world still gets one row per default mitigation, written in
+    the worlds' order, and the table still comes out."""
+    from harness import mitigations as mit
+
+    out = tmp_path / "res"
+    res = _harness("run", "--world", "h4", "--world", "h1-idle", "--repeats", "1", "--mitigation-turns", "1",
+                   "--out", str(out), timeout=900)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert "| world h4 |" in res.stdout and "| world h1-idle |" in res.stdout
+    rows = [json.loads(line) for line in (out / "mitigations.jsonl").read_text().splitlines()]
+    n = len(mit.DEFAULT)
+    assert [r["world"] for r in rows] == ["h4"] * n + ["h1-idle"] * n
+    assert all(r["turns"] == 1 for r in rows), rows
+    for w in ("h4", "h1-idle"):
+        assert f"mitigations {w}: done" in res.stderr
+    assert "## Mitigations" in res.stdout
+
+
 def test_probe_default_cap_covers_its_own_estimate(tmp_path):
     """Without --max-cost-usd the cap is the plan's estimate rounded up: a default run is never
     cut short by a cap nobody chose; a lower cap given is kept and said to stop it early."""
