@@ -47,6 +47,10 @@ class Settings:
     seed: int = 0
     stop: threading.Event | None = None  # set by whoever saw Ctrl-C: every batch stops waiting
     upload_rate: float = 40e6  # request bytes per real second the probes' starts may add up to
+    # ... and all the searches of this process together (worlds searched at once share one
+    # machine): without it, 5 worlds starting together each sent their ladder's first ~100 MB
+    # in the first second, and a 16 KB probe in one of them took 12 s (a 2.4 s budget)
+    machine_upload_rate: float = 80e6
 
 
 SOAK_STREAMS = 4  # fresh streams per soak wave (beside the heartbeats)
@@ -70,7 +74,8 @@ class Search:
         self._stop = self.s.stop or threading.Event()
         self._seed = 0
         # a target without a network (the simulated one) says so with upload_rate = None
-        self._uploads = Bucket(getattr(target, "upload_rate", self.s.upload_rate))
+        rate = getattr(target, "upload_rate", self.s.upload_rate)
+        self._uploads = [Bucket(rate), machine_bucket(self.s.machine_upload_rate if rate is not None else None)]
 
     # -- running probes ---------------------------------------------------------------------
 
@@ -80,7 +85,8 @@ class Search:
             # big uploads start at most `upload_rate` bytes per second: a ladder's 32 MB probes
             # all at once (and several worlds at once) would jam this machine's Python edge and
             # origin and time out on their own deadlines -- failures of the lab, not the target
-            self._uploads.take(spec.size, self._stop)
+            for bucket in self._uploads:
+                bucket.take(spec.size, self._stop)
         if self._stop.is_set() and tags.get("role") != "heartbeat":
             raise KeyboardInterrupt
         t0 = time.time()
@@ -340,6 +346,18 @@ class Bucket:
                     return
                 wait = (min(n, self.rate) - self.level) / self.rate
             stop.wait(min(wait, 0.2))
+
+
+_MACHINE_BUCKETS: dict[float | None, Bucket] = {}
+_MACHINE_LOCK = threading.Lock()
+
+
+def machine_bucket(rate: float | None) -> Bucket:
+    """One bucket per rate for the whole process, shared by every Search that asks for it."""
+    with _MACHINE_LOCK:
+        if rate not in _MACHINE_BUCKETS:
+            _MACHINE_BUCKETS[rate] = Bucket(rate)
+        return _MACHINE_BUCKETS[rate]
 
 
 def _expected_seconds(spec: ProbeSpec) -> float:
