@@ -226,13 +226,17 @@ def _probe_worlds(worlds: list, args: argparse.Namespace, state: _RunState, afte
 
     stop = threading.Event()  # Ctrl-C: every world's search stops waiting and tears down
 
-    def one(w) -> None:
+    def one(w, i: int) -> None:
         def seen(rec) -> None:
             with state.lock:
                 state.unwritten.setdefault(w.name, []).append(rec)  # kept if the run is interrupted
             progress(rec)
 
-        if stop.is_set():
+        # the first `parallel` worlds start WORLD_STAGGER apart, not together: 5 worlds' first
+        # ladders at once jammed the machine for ~15 s (16 MB probes 10 s, 32 MB ones past
+        # their headers deadline, h2 inconclusive on those failures); later ones start as
+        # slots free up, staggered already
+        if stop.wait(WORLD_STAGGER * i if i < args.parallel else 0.0):
             return
         with RunningWorld(w, backend=args.backend) as rw:
             records, _ = falsify_running(rw, f"world {w.name}", Settings(repeats=args.repeats, seed=args.seed,
@@ -245,7 +249,7 @@ def _probe_worlds(worlds: list, args: argparse.Namespace, state: _RunState, afte
     # a few worlds at a time, each in its own namespaces: most of a search is scaled waiting
     pool = ThreadPoolExecutor(max_workers=args.parallel)
     try:
-        results([pool.submit(one, w) for w in sorted(worlds, key=_longest_first)], stop)
+        results([pool.submit(one, w, i) for i, w in enumerate(sorted(worlds, key=_longest_first))], stop)
     except BaseException:
         stop.set()
         raise
@@ -268,6 +272,7 @@ def _longest_first(w) -> tuple:
     return (not outages, w.nat_timeout > LAB.t_max, -w.time_scale)
 
 
+WORLD_STAGGER = 10.0  # real seconds between the starts of the first worlds searched at once
 MITIGATION_WORLDS = 5  # worlds whose mitigation sessions run at once (each its own namespaces)
 
 
