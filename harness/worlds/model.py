@@ -6,8 +6,8 @@ a 100 s edge read timeout, a 350 s NAT timeout, a 40 s stream). Every field hold
 time carries its unit (harness/units.py); harness/worlds/compile.py turns a world and its
 probes into lab units in one step -- durations times `time_scale`, rates per second
 divided by it -- so the matrix runs in seconds while every ratio that decides an outcome
-is kept. Bytes are not scaled; nor are link delays (milliseconds, the lab's network, not
-any budget: see compile.UNSCALED).
+is kept. Bytes are not scaled; link delays are (milliseconds: a 5 ms access link is 0.1 ms
+at 0.02, which the userspace backend leaves on the bare veth: see compile.py).
 
 The topology is the same for every world:
     client -- access -- nat -- backbone -- edge -- dc -- origin
