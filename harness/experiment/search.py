@@ -22,6 +22,7 @@ import math
 import random
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
@@ -50,7 +51,7 @@ class Settings:
     # ... and all the searches of this process together (worlds searched at once share one
     # machine): without it, 5 worlds starting together each sent their ladder's first ~100 MB
     # in the first second, and a 16 KB probe in one of them took 12 s (a 2.4 s budget)
-    machine_upload_rate: float = 80e6
+    machine_upload_rate: float | None = 80e6  # None: no machine-wide pacing
 
 
 SOAK_STREAMS = 4  # fresh streams per soak wave (beside the heartbeats)
@@ -105,8 +106,18 @@ class Search:
         from harness.run import results
 
         futures = []
-        # longest first: the long probes start at once, the short ones fill in around them
-        for spec, tags in sorted(jobs, key=lambda j: -_expected_seconds(j[0])):
+        # longest first: the long probes start at once, the short ones fill in around them;
+        # among equally long ones, the k-th probe of every arm goes before the (k+1)-th of
+        # any: a batch bigger than the pool runs in waves, and a treatment compared with its
+        # untreated controls must meet the same waves (an outage world's h3 treatment batch
+        # had put every control in the first wave and the h2c arm in a later one, after the
+        # outage: "protocol removes failures", 8/8 vs 2/8)
+        rank: Counter = Counter()
+        order = []
+        for spec, tags in jobs:
+            order.append((-_expected_seconds(spec), rank[_arm(tags)], spec, tags))
+            rank[_arm(tags)] += 1
+        for _, _, spec, tags in sorted(order, key=lambda o: o[:2]):
             if not self.t.affordable(spec):
                 continue
             self._seed += 1
