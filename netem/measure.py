@@ -61,7 +61,8 @@ SNMP_DROPS = {"Ip": ("InDiscards", "OutDiscards", "OutNoRoutes"), "Udp": ("InErr
 
 
 def _snmp_drops() -> int:
-    lines = open("/proc/thread-self/net/snmp").read().splitlines()
+    with open("/proc/thread-self/net/snmp") as f:
+        lines = f.read().splitlines()
     total = 0
     for head, values in zip(lines[::2], lines[1::2], strict=True):
         proto, *keys = head.split()

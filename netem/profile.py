@@ -88,7 +88,8 @@ class LinkProfile:
         """Durations times `time_scale` (rates and probabilities unchanged)."""
         from dataclasses import replace
 
-        return replace(self, delay_ms=self.delay_ms * time_scale, jitter_ms=self.jitter_ms * time_scale)
+        return replace(self, **{f.name: getattr(self, f.name) * time_scale for f in fields(self)
+                                if f.metadata.get("unit") == "ms"})
 
     def to_dict(self) -> dict:
         return asdict(self)

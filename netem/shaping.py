@@ -125,15 +125,12 @@ def userspace_plan(spec: TopologySpec, run_id: str) -> UserspacePlan:
             if profile.rate_mbit:
                 ifname = names.ifname(run_id, spec.interface(sender, lk.label).tag)
                 plan.tbf.append(TcRequest(sender, ifname, "tbf", "1:", None, tbf_options(profile)))
-        if _timing_neutral(lk):
-            continue
         if not lk.shape.through_emulator:
-            for name, profile in ((f"{lk.a}->{lk.b}", lk.shape.a_to_b), (f"{lk.b}->{lk.a}", lk.shape.b_to_a)):
-                if not _timing_neutral_profile(profile) and _below_resolution(profile):
-                    plan.unshaped.append(f"{lk.label} {name}: {profile.delay_ms:g} ms delay "
-                                         f"+/- {profile.jitter_ms:g} ms is under the userspace backend's "
-                                         f"{USERSPACE_RESOLUTION_MS} ms resolution: not delayed")
-            if _below_resolution(lk.shape.a_to_b) and _below_resolution(lk.shape.b_to_a):
+            dirs = ((f"{lk.a}->{lk.b}", lk.shape.a_to_b), (f"{lk.b}->{lk.a}", lk.shape.b_to_a))
+            plan.unshaped += [f"{lk.label} {name}: {p.delay_ms:g} ms delay +/- {p.jitter_ms:g} ms is under the "
+                              f"userspace backend's {USERSPACE_RESOLUTION_MS} ms resolution: not delayed"
+                              for name, p in dirs if _below_resolution(p) and (p.delay_ms or p.jitter_ms)]
+            if all(_below_resolution(p) for _, p in dirs):
                 continue
         router = forwarding_end(spec, lk.label)
         far = lk.b if router == lk.a else lk.a
@@ -160,18 +157,9 @@ def userspace_plan(spec: TopologySpec, run_id: str) -> UserspacePlan:
     return plan
 
 
-def _timing_neutral_profile(p: LinkProfile) -> bool:
-    return not (p.delay_ms or p.jitter_ms or p.has_loss)
-
-
 def _below_resolution(p: LinkProfile) -> bool:
     """Nothing the delay line could add faithfully: no loss, delay + jitter under its resolution."""
     return not p.has_loss and p.delay_ms + p.jitter_ms < USERSPACE_RESOLUTION_MS
-
-
-def _timing_neutral(lk) -> bool:
-    return (_timing_neutral_profile(lk.shape.a_to_b) and _timing_neutral_profile(lk.shape.b_to_a)
-            and not lk.shape.through_emulator)
 
 
 # netem's netlink attributes after pyroute2's last one (TCA_NETEM_RATE = 6), in the kernel's order

@@ -110,9 +110,6 @@ class Topology:
         self._old_sigterm = None
         self.delay_lines: dict[str, subprocess.Popen] = {}
         self.timings: dict[str, float] = {}
-        # userspace backend: directions whose delay is under the delay line's resolution
-        # (shaping.USERSPACE_RESOLUTION_MS), left on the bare veth; one line each
-        self.unshaped: list[str] = []
         self._created: list[str] = []
         self._reaper: subprocess.Popen | None = None
 
@@ -231,7 +228,6 @@ class Topology:
                 self._tc(req)
             return
         plan = shaping.userspace_plan(self.spec, self.run_id)
-        self.unshaped = plan.unshaped
         for req in plan.tbf:
             self._tc(req)
         routers = sorted({c.router for c in plan.channels})

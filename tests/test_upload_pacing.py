@@ -2,25 +2,39 @@
 
 import threading
 import time
+from dataclasses import replace
 
-from harness.experiment.search import Bucket, machine_bucket
+from harness.experiment.factors import LAB, base
+from harness.experiment.search import Search, Settings, machine_bucket
 
 
-def _take_all(buckets_per_thread, n, times):
-    stop = threading.Event()
+class _Instant:
+    """A target whose probes take no time: only the pacing before them is measured."""
 
-    def run(buckets):
-        for _ in range(times):
-            for b in buckets:
-                b.take(n, stop)
+    ranges = LAB
+    unit_s = 1.0
+    upload_rate = 1e12  # the search's own bucket never waits: what waits is the machine's
 
-    threads = [threading.Thread(target=run, args=(bs,)) for bs in buckets_per_thread]
+    def probe(self, spec):
+        return {"probe": {"size": spec.size}}
+
+
+def _starts(searches, size: int, per_search: int) -> float:
+    """Seconds for every search to start `per_search` probes of `size` bytes, concurrently."""
+    spec = replace(base(LAB), size=size)
+    tags = {"role": "ladder", "factor": "size", "level": float(size)}
+
+    def run(search):
+        for _ in range(per_search):
+            search._one(spec, tags, 0.0)
+
+    threads = [threading.Thread(target=run, args=(s,), daemon=True) for s in searches]
     t0 = time.monotonic()
     for t in threads:
         t.start()
     for t in threads:
-        t.join()
-    return time.monotonic() - t0
+        t.join(timeout=10.0)  # a pacing that never lets go is reported, not waited for
+    return time.monotonic() - t0 if not any(t.is_alive() for t in threads) else float("inf")
 
 
 def test_one_machine_bucket_per_rate():
@@ -28,16 +42,19 @@ def test_one_machine_bucket_per_rate():
     assert machine_bucket(3e6) is not machine_bucket(4e6)
 
 
-def test_searches_share_the_machine_rate():
-    """Two searches, each with its own full 2 MB/s bucket, could start 4 MB at once; the
-    shared 2 MB/s bucket makes them wait for the second 2 MB (>= 1 s: a lower bound, which
+def test_searches_of_one_process_share_the_machine_rate():
+    """Two searches may start 4 MB at once between them when each only has its own bucket;
+    sharing a 2 MB/s machine rate they wait >= 1 s for the second 2 MB (a lower bound, which
     a slow machine only lengthens)."""
-    own = _take_all([[Bucket(2e6)], [Bucket(2e6)]], 1_000_000, 2)
-    assert own < 0.9, own  # each search alone is within its burst
-    shared = machine_bucket(2e6)
-    both = _take_all([[Bucket(2e6), shared], [Bucket(2e6), shared]], 1_000_000, 2)
+    alone = _starts([Search(_Instant(), Settings(machine_upload_rate=None)) for _ in range(2)], 1_000_000, 2)
+    assert alone < 0.9, alone
+    shared = [Search(_Instant(), Settings(machine_upload_rate=2.01e6)) for _ in range(2)]
+    both = _starts(shared, 1_000_000, 2)
     assert both >= 0.9, both
 
 
-def test_no_rate_never_waits():
-    assert _take_all([[machine_bucket(None)]], 10**12, 3) < 0.5
+def test_a_target_without_a_network_is_never_paced():
+    class Arithmetic(_Instant):
+        upload_rate = None
+
+    assert _starts([Search(Arithmetic(), Settings(machine_upload_rate=1e3))], 60_000_000, 3) < 0.5

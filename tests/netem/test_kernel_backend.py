@@ -19,6 +19,7 @@ from netem import GilbertElliott, LinkProfile, LinkShape, chain, names, nsexec, 
 from netem.measure import udp_probe
 
 from .hoststate import snapshot
+from .qdiscs import qdiscs
 
 pytestmark = pytest.mark.netns
 
@@ -106,14 +107,6 @@ def test_kernel_backend_refused_with_one_line_where_netem_is_missing():
 
 # -- for real: kernel_netem ------------------------------------------------------------------
 
-def _qdiscs(topo, host: str, ifname: str) -> list:
-    def dump(ipr):
-        idx = ipr.link_lookup(ifname=ifname)[0]
-        return [q for q in ipr.get_qdiscs(index=idx) if q.get_attr("TCA_KIND") in ("netem", "tbf")]
-
-    return topo[host].netlink(dump)
-
-
 def _tc_handle(text: str) -> int:
     """tc's "major:minor" (hex) as the kernel's u32."""
     major, minor = text.split(":")
@@ -126,19 +119,19 @@ def test_qdisc_tree_as_the_kernel_reports_it(make_topology):
     assert topo.backend == "kernel" and not topo.delay_lines
     plan = shaping.kernel_plan(topo.spec, topo.run_id)
     for host, ifname in sorted({(r.host, r.ifname) for r in plan}):
-        got = _qdiscs(topo, host, ifname)
+        got = qdiscs(topo, host, ifname)
         want = [r for r in plan if (r.host, r.ifname) == (host, ifname)]
         assert [(q.get_attr("TCA_KIND"), q["handle"], q["parent"]) for q in got] == \
                [(r.kind, _tc_handle(r.handle), 0xFFFFFFFF if r.parent is None else _tc_handle(r.parent))
                 for r in want], (host, ifname)
     # client -> router: netem(20 ms +- 2 ms, 1.5 % loss, limit 800) with tbf 50 Mbit/s under it
-    netem, tbf = _qdiscs(topo, "client", plan[0].ifname)
+    netem, tbf = qdiscs(topo, "client", plan[0].ifname)
     o = netem.get_attr("TCA_OPTIONS")
     assert (o["delay"], o["jitter"], o["limit"]) == (time2tick(20000), time2tick(2000), 800)
     assert o["loss"] == int((2**32 - 1) * 1.5 / 100)
     assert tbf.get_attr("TCA_OPTIONS").get_attr("TCA_TBF_PARMS")["rate"] == 50_000_000 // 8
     # router -> client: 5 ms, Gilbert-Elliott with the kernel's {p, r, 1-h, 1-k}
-    (ge_q,) = _qdiscs(topo, "router", plan[2].ifname)
+    (ge_q,) = qdiscs(topo, "router", plan[2].ifname)
     o = ge_q.get_attr("TCA_OPTIONS")
     assert o["delay"] == time2tick(5000) and o["loss"] == 0
     ge = o.get_attr("TCA_NETEM_LOSS").get_attr("NETEM_LOSS_GE")
@@ -146,7 +139,7 @@ def test_qdisc_tree_as_the_kernel_reports_it(make_topology):
     assert (ge["p"], ge["r"], ge["h"], ge["k1"]) == (u32(2), u32(25), u32(10), u32(0.5))
     # neutral directions get no qdisc of ours at all
     for host, tag in (("router", "1a"), ("server", "1b")):
-        assert _qdiscs(topo, host, names.ifname(topo.run_id, tag)) == []
+        assert qdiscs(topo, host, names.ifname(topo.run_id, tag)) == []
 
 
 def _chain(profile: LinkProfile):
@@ -190,7 +183,7 @@ def test_limit_drops_what_does_not_fit_in_the_queue(make_topology):
 @pytest.mark.kernel_netem
 def test_seed_reaches_the_kernel_and_repeats_the_losses(make_topology):
     topo = make_topology(_chain(LinkProfile(loss_pct=20, seed=7)), "kernel")
-    (q,) = _qdiscs(topo, "client", names.ifname(topo.run_id, "0a"))
+    (q,) = qdiscs(topo, "client", names.ifname(topo.run_id, "0a"))
     seed = q.get_attr("TCA_OPTIONS").get_attr("TCA_NETEM_PRNG_SEED")
     if seed is None:
         pytest.skip(f"kernel {os.uname().release} takes no netem seed (TCA_NETEM_PRNG_SEED is Linux 6.3+): "
@@ -212,7 +205,7 @@ def test_teardown_leaves_nothing(make_topology):
     before = snapshot()
     topo = make_topology(_spec(), "kernel")
     netns = [h.netns for h in topo.hosts.values()]
-    assert _qdiscs(topo, "client", names.ifname(topo.run_id, "0a"))
+    assert qdiscs(topo, "client", names.ifname(topo.run_id, "0a"))
     topo.close()
     assert not [n for n in nsexec.list_netns() if n in netns]
     assert not os.path.exists(f"/run/resetlab/{topo.run_id}.json")

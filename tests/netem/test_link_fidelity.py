@@ -10,6 +10,7 @@ coarse and slow: there delay is checked one-sided (never less than configured), 
 cap, and the measured figures are printed.
 """
 
+import socket
 import time
 
 import pytest
@@ -17,7 +18,9 @@ import pytest
 from conftest import backend_params, under_emulation
 from harness.stats import wilson
 from netem import GilbertElliott, LinkProfile, LinkShape, chain
-from netem.measure import tcp_throughput, udp_probe
+from netem.measure import drop_counters, tcp_throughput, udp_probe
+
+from .qdiscs import qdiscs
 
 pytestmark = pytest.mark.netns
 BACKENDS = backend_params()
@@ -35,14 +38,9 @@ def _netem_drops(topo, backend: str) -> str:
     """The kernel netem qdisc's own drop count, for the failure message (userspace: '')."""
     if backend != "kernel":
         return ""
-    ifname = topo["client"].ifname("client-router")
-
-    def dump(ipr):
-        idx = ipr.link_lookup(ifname=ifname)[0]
-        return [dict(q.get_attr("TCA_STATS2").get_attr("TCA_STATS_QUEUE")) for q in ipr.get_qdiscs(index=idx)
-                if q.get_attr("TCA_KIND") == "netem"]
-
-    return f", netem's own counters {topo['client'].netlink(dump)}"
+    found = [dict(q.get_attr("TCA_STATS2").get_attr("TCA_STATS_QUEUE"))
+             for q in qdiscs(topo, "client", topo["client"].ifname("client-router")) if q.get_attr("TCA_KIND") == "netem"]
+    return f", netem's own counters {found}"
 
 
 def _link_lost(s) -> int:
@@ -139,10 +137,6 @@ def test_rate_within_ten_percent(make_topology, backend):
 def test_drops_outside_the_link_are_counted(make_topology):
     """The correction the loss tests apply measures real drops: a receiver whose socket
     buffer is full drops datagrams the link delivered, and drop_counters sees each one."""
-    import socket
-
-    from netem.measure import drop_counters
-
     topo = make_topology(_world(LinkProfile()), "userspace")
     rx = topo["server"].socket(socket.AF_INET, socket.SOCK_DGRAM)
     rx.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1)  # the kernel's minimum: a few datagrams
