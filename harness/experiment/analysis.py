@@ -208,6 +208,50 @@ class History:
                 hit += 1
         return len(self.failures), hit, len(self.heartbeats), len(hb_failed)
 
+    def _lives(self) -> list[tuple[float, float, float]]:
+        """(start, end, real s per target s) of every probe but the heartbeats, by start."""
+        out = []
+        for r in self.records:
+            p = r.get("probe", {})
+            if p.get("role") in ("heartbeat", None) or p.get("t_wall_start") is None or p.get("t_wall_end") is None:
+                continue
+            out.append((p["t_wall_start"], p["t_wall_end"], p.get("unit_s") or 1.0))
+        return sorted(out)
+
+    def covered(self) -> tuple[float, float]:
+        """(real s, target s) during which at least one probe was alive: an outage is an event
+        in time, and ten connections through the same second meet it once, not ten times."""
+        real = target = 0.0
+        end = -float("inf")
+        for a, b, unit in self._lives():
+            lo = max(a, end)
+            if b > lo:
+                real += b - lo
+                target += (b - lo) / unit
+            end = max(end, b)
+        return real, target
+
+    def unwatched_outages(self) -> list[float]:
+        """Wall starts of the episodes (runs of failed heartbeats, a gap of more than two
+        heartbeat periods between episodes) in which the path went down while no probe was
+        alive: outages the heartbeats saw and no stream met -- untested, not absent."""
+        lives = self._lives()
+        every = sorted(h["probe"].get("t_wall_start", 0.0) for h in self.heartbeats)
+        gaps = sorted(b - a for a, b in zip(every, every[1:], strict=False))
+        period = gaps[len(gaps) // 2] if gaps else 0.0
+        episodes: list[float] = []
+        last = -float("inf")
+        for h in sorted(self.heartbeats, key=lambda h: h["probe"].get("t_wall_start", 0.0)):
+            if outcome_class(h) != "failure":
+                continue
+            a, b = h["probe"].get("t_wall_start", 0.0), h["probe"].get("t_wall_end", 0.0)
+            if any(s <= b and e >= a for s, e, _ in lives):
+                continue  # a probe was alive through it: it met that outage (or there was none)
+            if a - last > 2 * period:
+                episodes.append(a)
+            last = a
+        return episodes
+
 
 def history(records: list[dict]) -> History:
     ladders: dict[tuple[str, str | None], Ladder] = {}

@@ -227,10 +227,14 @@ class Judge:
             if not n_hb:
                 return None, None, "heartbeats: none ran"
             if not n_fail:
-                exposure = sum((r.get("t_total") or 0.0) / (r["probe"].get("unit_s") or 1.0) for r in self.h.records)
-                return None, None, (f"no probe failed ({hb_failed}/{n_hb} heartbeats failed) in {exposure:.0f} s of "
-                                    f"connections: outages that kill streams, if any, are rarer than about one per "
-                                    f"{exposure / 3:.0f} s here (95%); a longer run would bound them further")
+                _, exposure = self.h.covered()
+                unwatched = len(self.h.unwatched_outages())
+                seen = (f"; the heartbeats saw the path go down {unwatched} time(s) while no probe was alive (an "
+                        f"outage no stream met)" if unwatched else "")
+                return None, None, (f"no probe failed ({hb_failed}/{n_hb} heartbeats failed) in {exposure:.0f} s "
+                                    f"during which a probe was alive: outages that kill streams, if any, are rarer "
+                                    f"than about one per {exposure / 3:.0f} s here (95%){seen}; a longer run would "
+                                    f"bound them further")
             p = binom_le(hit, n_fail, FAIL_PAST_LIMIT)
             support = (f"the path itself went down when probes failed, as predicted: {what}"
                        if hit * 2 >= n_fail and hb_failed >= 2 else None)

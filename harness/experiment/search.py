@@ -311,22 +311,24 @@ class Search:
     def soak(self) -> None:
         """Exposure for the outage hypothesis: outages are events in time, and a run that met
         none can only bound them. While H3 is undecided (no probe failed beside a failing
-        heartbeat, and the heartbeats never failed through a failure) and the run is shorter
-        than the target's `min_run`, waves of `SOAK_STREAMS` fresh streams of a length the
-        duration ladder passed run beside the heartbeats (role `soak`: counted for the
-        coincidences, never in a ladder)."""
+        heartbeat, and the heartbeats never failed through a failure), waves of `SOAK_STREAMS`
+        fresh streams of a length the duration ladder passed run beside the heartbeats (role
+        `soak`: counted for the coincidences, never in a ladder) for as long as
+        `soak_need` asks."""
         from .judge import Judge
 
-        need = getattr(self.t, "min_run", 0.0) * self.t.unit_s
-        if not need:
-            return
         dur = history(self.records).ladder("duration")
         passed = [lv.value for lv in dur.sorted() if not lv.failing] if dur else []
         b = dur.boundary() if dur else None
         cap = min(SOAK_STREAM * self.r.short, b[0] / 2 if b and b[0] else math.inf)
         level = max([v for v in passed if v <= cap] or [self.r.short])
-        while time.monotonic() - self._t0 < need and not self._stop.is_set():
-            if Judge(history(self.records)).verdict("h3").verdict != "inconclusive":
+        first_seen: list[float] = []
+        while not self._stop.is_set():
+            h = history(self.records)
+            if Judge(h).verdict("h3").verdict != "inconclusive":
+                return
+            if not soak_need(h, time.monotonic() - self._t0, getattr(self.t, "min_run", 0.0) * self.t.unit_s,
+                             first_seen):
                 return
             self.batch(self.level_jobs("duration", level, SOAK_STREAMS, "soak"))
 
@@ -335,6 +337,24 @@ class Search:
         if factor in ("idle_gap", "think_time", "duration", "size_x_duration") and b and b[0]:
             return max(b[0] / 4, self.t.min_keepalive)
         return max(self.r.short / 4, self.t.min_keepalive)
+
+
+def soak_need(h, elapsed: float, min_run: float, first_seen: list[float]) -> bool:
+    """Whether an undecided H3 needs more exposure (real seconds throughout): while the run is
+    shorter than the target's `min_run` (an external target: outages are events in time); and
+    once the heartbeats have seen the path go down while no probe was alive -- an outage that
+    exists and that no stream met -- until the time probes were alive reaches 3 T / k (k such
+    episodes seen in the T seconds the run had lasted when the first was noticed: at that rate
+    a stretch of 3 T / k meets one with ~95 %). `first_seen` keeps T between calls."""
+    if elapsed < min_run:
+        return True
+    episodes = h.unwatched_outages()
+    if not episodes:
+        return False
+    if not first_seen:
+        first_seen.append(elapsed)
+    real, _ = h.covered()
+    return real < 3 * first_seen[0] / len(episodes)
 
 
 class Bucket:

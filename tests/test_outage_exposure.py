@@ -1,0 +1,55 @@
+"""Exposure to outages is time during which a probe was alive (not connection-seconds), and an
+outage the heartbeats saw while no probe was alive asks for more exposure (Search.soak)."""
+
+from harness.experiment.analysis import history
+from harness.experiment.search import soak_need
+
+
+def _rec(role: str, start: float, end: float, outcome: str = "completed", unit_s: float = 0.5) -> dict:
+    return {"outcome": outcome, "t_total": end - start, "t_failure": (end - start) if outcome != "completed" else None,
+            "probe": {"role": role, "factor": "duration" if role != "heartbeat" else None, "level": 8.0,
+                      "t_wall_start": start, "t_wall_end": end, "unit_s": unit_s}}
+
+
+def _heartbeats(until: float, down: tuple[float, float] | None = None, every: float = 1.0) -> list[dict]:
+    out, t = [], 0.0
+    while t < until:
+        failed = down is not None and down[0] <= t <= down[1]
+        out.append(_rec("heartbeat", t, t + 0.1, "timeout" if failed else "completed"))
+        t += every
+    return out
+
+
+def test_concurrent_probes_cover_the_same_seconds_once():
+    recs = [_rec("ladder", 0, 10), _rec("ladder", 0, 10), _rec("ladder", 5, 12), _rec("ladder", 20, 21)]
+    real, target = history(recs).covered()
+    assert real == 13.0 and target == 26.0  # 0-12 and 20-21; unit_s 0.5
+
+
+def test_an_outage_no_probe_met_is_unwatched_and_asks_for_exposure():
+    probes = [_rec("ladder", 0, 10)]
+    h = history(probes + _heartbeats(30, down=(20, 24)))
+    assert len(h.unwatched_outages()) == 1
+    first: list[float] = []
+    assert soak_need(h, elapsed=30, min_run=0.0, first_seen=first)  # 10 s covered < 3 x 30 s
+    assert first == [30]
+    # once probes have been alive for 3 T / k it stops asking
+    more = history(probes + [_rec("soak", 30, 120)] + _heartbeats(120, down=(20, 24)))
+    assert not soak_need(more, elapsed=120, min_run=0.0, first_seen=first)
+
+
+def test_an_outage_a_probe_lived_through_is_not_unwatched():
+    h = history([_rec("ladder", 0, 30)] + _heartbeats(30, down=(20, 24)))
+    assert h.unwatched_outages() == []
+    assert not soak_need(h, elapsed=30, min_run=0.0, first_seen=[])
+
+
+def test_heartbeats_that_never_failed_ask_for_nothing_past_the_minimum_run():
+    h = history([_rec("ladder", 0, 10)] + _heartbeats(30))
+    assert not soak_need(h, elapsed=30, min_run=0.0, first_seen=[])
+    assert soak_need(h, elapsed=30, min_run=240.0, first_seen=[])
+
+
+def test_two_outages_far_apart_are_two_episodes():
+    hb = [r for r in _heartbeats(60, down=(20, 24))] + [_rec("heartbeat", 50, 50.1, "timeout")]
+    assert len(history([_rec("ladder", 0, 10)] + hb).unwatched_outages()) == 2
