@@ -90,7 +90,9 @@ class Falsification:
             where = ("before headers" if b["before_headers"] * 2 > b["failures"] else "after headers")
             lo = fmt(b["lo"], b["unit"]) if b["lo"] is not None else "below the floor"
             kinds = ", ".join(f"{k} {v}" for k, v in sorted(b["kinds"].items()))
-            out.append(f"| {b['factor']} | fails past {lo}-{fmt(b['hi'], b['unit'])} | {where}: {kinds}{answered} "
+            asked = (f" (the streams' elapsed time; asked {fmt(b['asked'][0], b['unit'])}-"
+                     f"{fmt(b['asked'][1], b['unit'])})" if b.get("measured") and b["asked"][0] is not None else "")
+            out.append(f"| {b['factor']} | fails past {lo}-{fmt(b['hi'], b['unit'])}{asked} | {where}: {kinds}{answered} "
                        f"| {cov} |")
         return out
 

@@ -301,6 +301,30 @@ def _exclude_slow_transfers(ladders: dict, records: list[dict]) -> None:
                                f"the duration limit ({limit:.3g} s)")
 
 
+ELAPSED = ("duration", "size_x_duration")  # boundaries in elapsed time: measured, not asked
+
+
+def _elapsed_interval(own: list[dict], first_failing: float) -> tuple[float, float] | None:
+    """An elapsed-time boundary from what the streams did rather than what they were asked.
+    A budget B is longer than every stream that completed -- at least its time from response
+    headers to end, which the edge's clock saw whole wherever it started it -- and no longer
+    than the first failure past that at a failing level (the client's clock started before the
+    edge's and sees the reset after it). A loaded machine stretches a stream asked for 108 s
+    to 120 s: the asked levels then put a 120 s budget at 103-108 s; an external target's
+    streams come out shorter or longer than their calibrated max_tokens asked. None when either
+    side is missing or they cross (the failures are not an elapsed budget)."""
+    done = [((r.get("t_total") or 0.0) - (r.get("t_headers") or 0.0)) / (r["probe"].get("unit_s") or 1.0)
+            for r in own if outcome_class(r) == "completed" and not _short_stream(r)]
+    if not done:
+        return None
+    lo = max(done)
+    fails = [r["t_failure"] / (r["probe"].get("unit_s") or 1.0) for r in own
+             if outcome_class(r) == "failure" and r.get("t_failure") is not None
+             and float(r["probe"]["level"]) >= first_failing]
+    hi = min((t for t in fails if t >= lo), default=None)
+    return (lo, hi) if hi is not None and hi > lo else None
+
+
 def boundaries(h: History) -> list[dict]:
     """Each untreated ladder's boundary, with its interval and the failures' signature."""
     out = []
@@ -331,5 +355,8 @@ def boundaries(h: History) -> list[dict]:
             entry.update(lo=b[0], hi=b[1], found=True, kinds=dict(above.kinds),
                          before_headers=before, failures=above.failures, n=above.n,
                          t_fail_median=sorted(above.t_fail)[len(above.t_fail) // 2] if above.t_fail else None)
+            measured = _elapsed_interval(own, b[1]) if factor in ELAPSED else None
+            if measured is not None:
+                entry.update(lo=measured[0], hi=measured[1], asked=[b[0], b[1]], measured=True)
         out.append(entry)
     return out
