@@ -32,8 +32,7 @@ def engine_commit() -> str:
     try:
         rev = subprocess.run(["git", "-C", here, "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
                              timeout=10).stdout.strip()
-        dirty = subprocess.run(["git", "-C", here, "status", "--porcelain", "--", "harness/engine.py",
-                                "harness/run.py", "harness/stats.py"], capture_output=True, text=True,
+        dirty = subprocess.run(["git", "-C", here, "status", "--porcelain", "--", "harness"], capture_output=True, text=True,
                                timeout=10).stdout.strip()
         return rev + ("-dirty" if dirty else "") if rev else "unknown"
     except (OSError, subprocess.SubprocessError):
