@@ -8,6 +8,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from harness import engine
+from harness.experiment.factors import LAB
 from harness.experiment.search import Search, Settings
 from harness.experiment.simulated import Mechanism, SimTarget
 
@@ -25,7 +26,9 @@ def mechanisms(draw):
         return Mechanism(name, draw(st.floats(0.5e6, 30e6)))
     if name == "bytetime":
         return Mechanism(name, draw(st.floats(3e7, 3e10)))
-    limit = draw(st.floats(30, 900))
+    # a stall limit inside the read-pace ladder (LAB.pace_max: a read-pace probe lasts ~3x
+    # its level); the other limits anywhere in the time ladders
+    limit = draw(st.floats(30, 0.9 * LAB.pace_max if name == "stall" else 900))
     if name == "nat":
         return Mechanism(name, limit, draw(st.sampled_from([0.0, limit / 4, limit * 3])))
     return Mechanism(name, limit)
@@ -194,3 +197,11 @@ def test_http_answers_are_reported_beside_the_boundary_and_never_support_h5():
     assert size["answered"]["kinds"] == {"http_error 413": size["answered"]["n"]}
     assert result.verdicts["h5"].verdict != "consistent"
     assert "answered (not failures) from 4 MB: http_error 413" in result.table(), result.table()
+
+
+def test_a_stall_limit_past_the_read_pace_ladder_is_reported_as_not_probed():
+    """A limit above the ladder's top is not found, and the verdict says how far it looked."""
+    result = run(Mechanism("stall", 2 * LAB.pace_max))
+    h4 = result.verdicts["h4"]
+    assert h4.verdict != "consistent"
+    assert any("not probed" in e or "not seen up to" in e for e in h4.evidence + h4.untested), h4.evidence[:3]

@@ -53,3 +53,13 @@ def test_heartbeats_that_never_failed_ask_for_nothing_past_the_minimum_run():
 def test_two_outages_far_apart_are_two_episodes():
     hb = [r for r in _heartbeats(60, down=(20, 24))] + [_rec("heartbeat", 50, 50.1, "timeout")]
     assert len(history([_rec("ladder", 0, 10)] + hb).unwatched_outages()) == 2
+
+
+def test_a_probe_in_a_planned_silence_does_not_watch_an_outage():
+    """A slow reader (or a think time, or a mid-stream silence) has nothing in flight and
+    outlives an outage: it neither watches it nor counts as exposure."""
+    slow = _rec("ladder", 0, 30)
+    slow["probe"]["factor"] = "read_pace"
+    h = history([_rec("ladder", 0, 10), slow] + _heartbeats(30, down=(20, 24)))
+    assert len(h.unwatched_outages()) == 1
+    assert h.covered()[0] == 10.0

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from .factors import FACTORS, PACE_STREAM, UNITS, WINDOW
 
 ANSWERED = ("http_error", "sse_error")
+STREAMING = ("size", "duration", "size_x_duration")  # factors whose probes stream all their life
 BEFORE_HEADERS = ("reset_before_headers", "fin_before_headers", "connect_error")
 
 
@@ -209,11 +210,17 @@ class History:
         return len(self.failures), hit, len(self.heartbeats), len(hb_failed)
 
     def _lives(self) -> list[tuple[float, float, float]]:
-        """(start, end, real s per target s) of every probe but the heartbeats, by start."""
+        """(start, end, real s per target s) of every probe that streams all its life, by start:
+        the ones an outage longer than the watchdog kills. A probe in a planned silence (mid-
+        stream, between pooled requests, a slow reader's wait for window credit) has nothing in
+        flight and outlives an outage: a read-pace probe lived through a self-check world's
+        24 s outage that the heartbeats saw."""
         out = []
         for r in self.records:
             p = r.get("probe", {})
             if p.get("role") in ("heartbeat", None) or p.get("t_wall_start") is None or p.get("t_wall_end") is None:
+                continue
+            if p.get("factor") not in STREAMING and p.get("role") not in ("base", "soak"):
                 continue
             out.append((p["t_wall_start"], p["t_wall_end"], p.get("unit_s") or 1.0))
         return sorted(out)

@@ -65,7 +65,11 @@ class Ranges:
         return sorted({self.small, *(s for s in SIZES if s <= self.size_max)})
 
 
-LAB = Ranges(short=4.0, t_min=8.0, t_max=1024.0)  # field seconds: budgets from seconds to a quarter hour
+# field seconds: budgets from seconds to a quarter hour. A read-pace probe reads ~3 windows, so
+# its top is half the others' (as EXTERNAL's): 512 s per window lasts ~1500 s and finds stall
+# limits up to ~250 s (a window drains at ~2x the limit); at 1024 it lasted ~3000 s, the
+# longest probe of every lab search (h3: 122 of the 130 real s its first stage took)
+LAB = Ranges(short=4.0, t_min=8.0, t_max=1024.0, pace_max=512.0)
 # a real API bills input tokens: the ladders that are not about size send 2 KB
 EXTERNAL = Ranges(short=0.5, t_min=0.5, t_max=64.0, size_max=32_000_000, watchdog=5.0, small=2_000, pace_max=32.0)
 
