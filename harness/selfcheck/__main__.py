@@ -53,8 +53,17 @@ def main(argv: list[str] | None = None) -> int:
                   + ", ".join(f"{b.factor} {b.value:.4g} {b.unit}{'' if b.exact else ' (soft)'}" for b in d.boundaries)
                   + f" {d.params}" + (f" [{'; '.join(d.notes)}]" if d.notes else ""))
         return 0
-    report = runner.run(args.worlds, args.seed, args.family, args.out, args.parallel, args.backend, edges,
-                        world_timeout=args.world_timeout or runner.WORLD_TIMEOUT)
+    from harness.interrupts import Signals
+
+    with Signals() as signals:  # Ctrl-C / SIGTERM (also when started in the background): exit 130 / 143
+        try:
+            report = runner.run(args.worlds, args.seed, args.family, args.out, args.parallel, args.backend, edges,
+                                world_timeout=args.world_timeout or runner.WORLD_TIMEOUT)
+        except KeyboardInterrupt:
+            signals.hold()
+            print(f"selfcheck: interrupted ({signals.name}); the worlds that ran are in their folders",
+                  file=sys.stderr)
+            return signals.exit_status
     print(runner.markdown(report).split("## Worlds\n")[0].rstrip())
     return 0 if runner.passed(report) else 1
 

@@ -24,5 +24,19 @@ def main(argv: list[str]) -> int:
     return 0
 
 
+def _main() -> int:
+    """SIGINT or SIGTERM tear the world down and exit 130 / 143: a process started in the
+    background inherits SIGINT ignored (the runner stops a world that hangs with SIGINT, and
+    a `nohup ... &` self-check's worlds ran on through it)."""
+    from harness.interrupts import Signals
+
+    with Signals() as signals:
+        try:
+            return main(sys.argv[1:])
+        except KeyboardInterrupt:
+            signals.hold()
+            return signals.exit_status
+
+
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(_main())

@@ -87,6 +87,8 @@ def run_isolated(n: int, seed: int, family: str | None, edges: tuple[str, ...], 
             str(index), backend, path]
     with open(os.path.join(path, "stderr.txt"), "w") as err:
         proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=err)
+        with _LIVE_LOCK:
+            _LIVE.add(proc)
         t0 = time.monotonic()
         try:
             proc.wait(timeout=timeout)
@@ -106,6 +108,9 @@ def run_isolated(n: int, seed: int, family: str | None, edges: tuple[str, ...], 
             proc.send_signal(signal.SIGINT)
             proc.wait()
             raise
+        finally:
+            with _LIVE_LOCK:
+                _LIVE.discard(proc)
     try:
         with open(os.path.join(path, "row.json")) as f:
             row = json.load(f)
@@ -120,6 +125,21 @@ def run_isolated(n: int, seed: int, family: str | None, edges: tuple[str, ...], 
                          "verdicts": {}, "found_boundaries": [], "seconds": time.monotonic() - t0, "probes": 0,
                          "error": f"world process exited {proc.returncode}: {tail}"}, [])
     return row, records
+
+
+_LIVE: set = set()  # the world processes running now: an interrupt of the run stops them
+_LIVE_LOCK = threading.Lock()
+
+
+def stop_worlds() -> None:
+    """SIGINT to every running world process (each tears its world down and exits): the
+    interrupt reaches the runner's main thread, not the threads waiting on the worlds."""
+    import signal
+
+    with _LIVE_LOCK:
+        for proc in _LIVE:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGINT)
 
 
 WORLD_TIMEOUT = 1800.0  # real seconds one world may take before it is stopped and reported
@@ -163,8 +183,9 @@ def run(n: int, seed: int, family: str | None = None, out: str | None = None, pa
             results(futures)
         except BaseException:
             for f in futures:
-                f.cancel()  # worlds not started yet; running ones finish and tear down
-            print("selfcheck: stopping after the worlds already running", file=stream, flush=True)
+                f.cancel()  # worlds not started yet
+            stop_worlds()  # running ones tear down and end
+            print("selfcheck: interrupted; stopping the worlds that were running", file=stream, flush=True)
             raise
     rows.sort(key=lambda r: r["index"])
     report = summarize(rows, {"worlds": n, "seed": seed, "family": family, "engine_commit": commit,
