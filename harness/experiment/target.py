@@ -35,6 +35,12 @@ CONTEXT_BYTES = 800_000  # ~200k tokens: a bigger body is read whole and rejecte
 
 
 class LabTarget:
+    # outages are events in time (Search.soak): a run that met none streams on beside its
+    # heartbeats until an hour of field time has passed -- four times the longest budget the
+    # ladders look for. A drawn outage world whose outages come every ~1500 field s had met
+    # none in its 90 s (1460 field s) of probes and left H3 inconclusive.
+    min_run = 3600.0  # field seconds
+
     def __init__(self, rw, name: str | None = None):
         self.rw = rw
         w: World = rw.world
