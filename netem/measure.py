@@ -24,6 +24,8 @@ if TYPE_CHECKING:
     from .topology import Topology
 
 PROBE = struct.Struct("!IQ")  # sequence number, send time (ns, monotonic)
+WARMUP_SEQ = 0xFFFFFFFF  # a datagram that warms the path (ARP at each hop), never counted
+WARMUP_S = 10.0  # at most this long: a path that delivers nothing is measured as it is
 
 
 @dataclass
@@ -94,6 +96,12 @@ def udp_probe(topo: Topology, src: str, dst: str, count: int, interval: float = 
     and in a slow VM overflow a backlog the link never fills): after a stall the schedule
     restarts from now. `softnet`: also count the kernel's per-CPU backlog drops in
     `dropped_elsewhere` (only meaningful where nothing else runs, e.g. in `netem vm`).
+
+    The path is warmed first: datagrams outside the count go until one arrives. The first
+    packets of a fresh path wait for ARP at each hop, and a neighbour's queue of unresolved
+    packets is short: in a TCG VM a slow resolution dropped ~170 of 3000 counted probes
+    (10 % loss measured as 14.6 %, netem's own counter at 270) -- the path's set-up, not the
+    link's loss.
     """
     rx = topo[dst].socket(socket.AF_INET, socket.SOCK_DGRAM)
     tx = topo[src].socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -103,7 +111,7 @@ def udp_probe(topo: Topology, src: str, dst: str, count: int, interval: float = 
     rx.bind((topo[dst].address, port))
     rx.settimeout(0.05)
     received: list[tuple[int, float]] = []
-    done = threading.Event()
+    done, warm = threading.Event(), threading.Event()
 
     def receive() -> None:
         while True:
@@ -115,12 +123,19 @@ def udp_probe(topo: Topology, src: str, dst: str, count: int, interval: float = 
                 continue
             now = time.monotonic_ns()
             seq, sent_ns = PROBE.unpack_from(data)
+            if seq == WARMUP_SEQ:
+                warm.set()
+                continue
             received.append((seq, (now - sent_ns) / 1e6))
 
     t = threading.Thread(target=receive, daemon=True)
     t.start()
     pad = b"\0" * max(0, payload - PROBE.size)
     dst_addr = (topo[dst].address, port)
+    deadline = time.monotonic() + WARMUP_S
+    while not warm.is_set() and time.monotonic() < deadline:
+        tx.sendto(PROBE.pack(WARMUP_SEQ, time.monotonic_ns()) + pad, dst_addr)
+        warm.wait(0.02)
     drops_before = drop_counters(topo, softnet)
     next_t = time.monotonic()
     try:
