@@ -89,7 +89,7 @@ SO_RCVBUFFORCE = 33  # <asm-generic/socket.h>; not exported by Python's socket m
 
 def udp_probe(topo: Topology, src: str, dst: str, count: int, interval: float = 0.002,
               port: int = 9009, payload: int = 64, drain: float = 0.5,
-              softnet: bool = False) -> DelaySample:
+              softnet: bool = False, warmup: bool = True) -> DelaySample:
     """Send `count` stamped datagrams src->dst, `interval` apart; collect what arrives.
 
     A sender held off the CPU does not catch up in a burst (that would measure the burst,
@@ -97,7 +97,7 @@ def udp_probe(topo: Topology, src: str, dst: str, count: int, interval: float = 
     restarts from now. `softnet`: also count the kernel's per-CPU backlog drops in
     `dropped_elsewhere` (only meaningful where nothing else runs, e.g. in `netem vm`).
 
-    The path is warmed first: datagrams outside the count go until one arrives. The first
+    The path is warmed first (`warmup`): datagrams outside the count go until one arrives. The first
     packets of a fresh path wait for ARP at each hop, and a neighbour's queue of unresolved
     packets is short: in a TCG VM a slow resolution dropped ~170 of 3000 counted probes
     (10 % loss measured as 14.6 %, netem's own counter at 270) -- the path's set-up, not the
@@ -132,10 +132,11 @@ def udp_probe(topo: Topology, src: str, dst: str, count: int, interval: float = 
     t.start()
     pad = b"\0" * max(0, payload - PROBE.size)
     dst_addr = (topo[dst].address, port)
-    deadline = time.monotonic() + WARMUP_S
+    deadline, wait = time.monotonic() + (WARMUP_S if warmup else 0.0), 0.02
     while not warm.is_set() and time.monotonic() < deadline:
         tx.sendto(PROBE.pack(WARMUP_SEQ, time.monotonic_ns()) + pad, dst_addr)
-        warm.wait(0.02)
+        warm.wait(wait)
+        wait = min(2 * wait, 1.0)  # a long delay line gets a few warm-up datagrams, not a flood
     drops_before = drop_counters(topo, softnet)
     next_t = time.monotonic()
     try:
