@@ -189,6 +189,12 @@ class History:
         before = sum(v for k, v in b.kinds.items() if k in BEFORE_HEADERS or k == "timeout_headers")
         return b.n > 0 and b.failures == b.n and before == b.failures and self.base.n > 0 and not self.base.failing
 
+    def heartbeat_period(self) -> float:
+        """The median gap between heartbeat starts (real s); 0 with fewer than two."""
+        every = sorted(h["probe"].get("t_wall_start", 0.0) for h in self.heartbeats)
+        gaps = sorted(b - a for a, b in zip(every, every[1:], strict=False))
+        return gaps[len(gaps) // 2] if gaps else 0.0
+
     def coincidences(self) -> tuple[int, int, int, int]:
         """(failed probes, of which a heartbeat failed around their life, heartbeats, failed
         heartbeats). A probe's life runs from its start to its failure, widened by one
@@ -196,9 +202,7 @@ class History:
         and the heartbeats nearest that moment are the ones that saw the same path."""
         hb_failed = [h for h in self.heartbeats if outcome_class(h) == "failure"]
         starts = [h["probe"].get("t_wall_start", 0.0) for h in hb_failed]
-        every = sorted(h["probe"].get("t_wall_start", 0.0) for h in self.heartbeats)
-        gaps = sorted(b - a for a, b in zip(every, every[1:], strict=False))
-        period = gaps[len(gaps) // 2] if gaps else 0.0
+        period = self.heartbeat_period()
         hit = 0
         for r in self.failures:
             t0, end = r["probe"].get("t_wall_start"), r["probe"].get("t_wall_end")
@@ -243,9 +247,7 @@ class History:
         heartbeat periods between episodes) in which the path went down while no probe was
         alive: outages the heartbeats saw and no stream met -- untested, not absent."""
         lives = self._lives()
-        every = sorted(h["probe"].get("t_wall_start", 0.0) for h in self.heartbeats)
-        gaps = sorted(b - a for a, b in zip(every, every[1:], strict=False))
-        period = gaps[len(gaps) // 2] if gaps else 0.0
+        period = self.heartbeat_period()
         episodes: list[float] = []
         last = -float("inf")
         for h in sorted(self.heartbeats, key=lambda h: h["probe"].get("t_wall_start", 0.0)):
