@@ -63,3 +63,47 @@ def test_a_probe_in_a_planned_silence_does_not_watch_an_outage():
     h = history([_rec("ladder", 0, 10), slow] + _heartbeats(30, down=(20, 24)))
     assert len(h.unwatched_outages()) == 1
     assert h.covered()[0] == 10.0
+
+
+def _treatment_batch(treated_fail: bool) -> list[dict]:
+    """A read-pace ladder that fails at 0.5 (stage 1), then a treatment batch: the untreated
+    controls start in an outage (connect errors, the heartbeats fail with them) and the h2c-
+    less arm starts after it."""
+    recs = []
+    for lv, outcome in ((0.25, "completed"), (0.5, "timeout")):
+        for _ in range(4):
+            r = _rec("ladder", 100, 104, outcome)
+            r["probe"].update(factor="read_pace", level=lv)
+            recs.append(r)
+    for i in range(8):
+        c = _rec("treatment", 20 + i * 0.1, 20.5 + i * 0.1, "connect_error")
+        c["probe"].update(factor="read_pace", level=0.5, treatment="control")
+        t = _rec("treatment", 30 + i * 0.1, 34, "timeout" if treated_fail else "completed")
+        t["probe"].update(factor="read_pace", level=0.5, treatment="protocol")
+        recs += [c, t]
+    return recs
+
+
+def test_a_treatment_is_not_credited_with_an_outage_that_met_only_its_controls():
+    from harness.experiment.judge import Judge
+
+    h = history(_treatment_batch(treated_fail=False) + _heartbeats(120, down=(19, 23)))
+    tests, _, untested = Judge(h).treatment("protocol", "none", "every protocol loses the link alike")
+    assert not any(t.p < 0.05 for t in tests), [t.text for t in tests]
+    assert any("beside a path outage" in u for u in untested), untested
+    u, out = h.arm("read_pace", "control", [0.5])
+    assert (u.n, out) == (0, 8)  # every control ran beside the outage the heartbeats saw
+    # without the heartbeats' outage the same records do show an effect: the test can fail
+    h_blind = history(_treatment_batch(treated_fail=False) + _heartbeats(120))
+    tests, _, _ = Judge(h_blind).treatment("protocol", "none", "every protocol loses the link alike")
+    assert any(t.p < 0.05 for t in tests)
+
+
+def test_a_treatment_outside_any_outage_is_still_compared():
+    from harness.experiment.judge import Judge
+
+    h = history(_treatment_batch(treated_fail=True) + _heartbeats(120, down=(60, 64)))
+    tests, _, _ = Judge(h).treatment("protocol", "removes", "h2c has no window")
+    u, out = h.arm("read_pace", "control", [0.5])
+    assert out == 0 and u.n == 8 and u.failures == 8
+    assert len(tests) == 1 and tests[0].p < 0.05  # the treated arm still fails: "removes" is contradicted

@@ -37,3 +37,19 @@ def test_longer_probes_still_start_first():
     jobs = (search.level_jobs("duration", 8.0, 2, "ladder") + search.level_jobs("duration", 64.0, 2, "ladder"))
     search.batch(jobs)
     assert [r["probe"]["level"] for r in search.records] == [64.0, 64.0, 8.0, 8.0]
+
+
+def test_a_shorter_treated_arm_starts_beside_its_controls():
+    """The protocol treatment of a read-pace probe drops its window (HTTP/1.1 has none), so
+    it is far shorter than its controls; a probe in between (16.2 s, the treated arm 16 s, its controls 16.5 s) must not push it
+    into a later wave than the controls it is compared with."""
+    search = Search(_Instant(), Settings(parallel=1, stagger=0.0))
+    slow = spec_for("read_pace", 0.5, LAB)
+    jobs = (search.level_jobs("read_pace", 0.5, 4, "treatment", None, "control")
+            + search.level_jobs("read_pace", 0.5, 4, "treatment", treat(slow, "protocol", 1.0), "protocol")
+            + search.level_jobs("duration", 16.2, 4, "treatment", None, "control"))
+    assert treat(slow, "protocol", 1.0).h2_window is None
+    search.batch(jobs)
+    arms = [(r["probe"]["factor"], r["probe"]["treatment"]) for r in search.records]
+    first = arms[:8]
+    assert sorted(first) == [("read_pace", "control")] * 4 + [("read_pace", "protocol")] * 4, arms

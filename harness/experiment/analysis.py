@@ -19,8 +19,10 @@ run again at another size, kept for the map, not judged), `t_wall_start`, `t_wal
 
 from __future__ import annotations
 
+import bisect
 from collections import Counter
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from .factors import FACTORS, PACE_STREAM, UNITS, WINDOW
 
@@ -195,23 +197,62 @@ class History:
         gaps = sorted(b - a for a, b in zip(every, every[1:], strict=False))
         return gaps[len(gaps) // 2] if gaps else 0.0
 
+    def _life(self, r: dict) -> tuple[float, float] | None:
+        """(wall start, wall moment it ended or failed) of a probe; None when not recorded."""
+        t0, end = r["probe"].get("t_wall_start"), r["probe"].get("t_wall_end")
+        if t0 is None or end is None:
+            return None
+        if r.get("t_failure") is not None:
+            end -= max(0.0, (r.get("t_total") or 0.0) - r["t_failure"])  # when it failed
+        return t0, end
+
+    def beside_path_down(self, r: dict) -> bool:
+        """Whether a heartbeat failed around the probe's life (widened by one heartbeat period
+        on each side: a probe that could not even connect failed at its start, and the
+        heartbeats nearest that moment are the ones that saw the same path)."""
+        starts, period = self._down
+        life = self._life(r)
+        if life is None or not starts:
+            return False
+        i = bisect.bisect_left(starts, life[0] - period)
+        return i < len(starts) and starts[i] <= life[1] + period
+
+    @cached_property
+    def _down(self) -> tuple[list[float], float]:
+        """(sorted wall starts of the failed heartbeats, the heartbeat period)."""
+        return (sorted(h["probe"].get("t_wall_start", 0.0) for h in self.heartbeats if outcome_class(h) == "failure"),
+                self.heartbeat_period())
+
     def coincidences(self) -> tuple[int, int, int, int]:
         """(failed probes, of which a heartbeat failed around their life, heartbeats, failed
-        heartbeats). A probe's life runs from its start to its failure, widened by one
-        heartbeat period on each side: a probe that could not even connect failed at its start,
-        and the heartbeats nearest that moment are the ones that saw the same path."""
+        heartbeats)."""
         hb_failed = [h for h in self.heartbeats if outcome_class(h) == "failure"]
-        starts = [h["probe"].get("t_wall_start", 0.0) for h in hb_failed]
-        period = self.heartbeat_period()
-        hit = 0
-        for r in self.failures:
-            t0, end = r["probe"].get("t_wall_start"), r["probe"].get("t_wall_end")
-            if t0 is None or end is None or r.get("t_failure") is None:
-                continue
-            t1 = end - max(0.0, (r.get("t_total") or 0.0) - r["t_failure"])  # when it failed
-            if any(t0 - period <= s <= t1 + period for s in starts):
-                hit += 1
+        hit = sum(1 for r in self.failures if r.get("t_failure") is not None and self.beside_path_down(r))
         return len(self.failures), hit, len(self.heartbeats), len(hb_failed)
+
+    def arm(self, factor: str, treatment: str | None, levels: list[float]) -> tuple[Level, int]:
+        """One arm of a treatment comparison at `levels`, from the probes that ran while the
+        path was up as far as the heartbeats saw: (its pooled level, how many were left out).
+        Both arms lose the probes beside a path outage alike, so an outage that happens to
+        meet one arm's wave and not the other's does not read as the treatment's effect (an
+        outage world's h2c arm started after the control wave's outage: "protocol removes
+        failures", 8/8 vs 1/8)."""
+        lad = self.ladder(factor, treatment)
+        keep, out = Level(float("nan")), 0
+        if lad is None:
+            return keep, out
+        wanted = {v for v in levels if v in lad.levels}
+        for r in self.records:
+            p = r.get("probe", {})
+            if (p.get("factor") != factor or p.get("treatment") != treatment
+                    or p.get("role") in (None, "calibrate", "superseded", "soak", "base", "heartbeat")
+                    or float(p.get("level", -1)) not in wanted):
+                continue
+            if outcome_class(r) != "answered" and self.beside_path_down(r):
+                out += 1
+                continue
+            keep.add(r)
+        return keep, out
 
     def _lives(self) -> list[tuple[float, float, float]]:
         """(start, end, real s per target s) of every probe that streams all its life, by start:

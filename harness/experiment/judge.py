@@ -168,21 +168,28 @@ class Judge:
                     untested.append(f"{treatment} on {factor}: not run at its failing levels (predicted {effect})")
                 continue
             levels = [v for v in treated.levels if treated.levels[v].n]
-            # the untreated probes run beside the treated ones (same batch, same load) when
-            # there are any; stage 1's otherwise
-            control = self.h.ladder(factor, "control")
-            if control is not None and all(control.levels.get(v) and control.levels[v].n for v in levels
-                                           if treatment != "canary"):
-                lad = control
             if treatment == "canary":
                 tests_, s_ = self._canary(factor, treated, effect, why)
                 tests += tests_
                 support += s_
                 continue
-            u = pooled([lv for v, lv in lad.levels.items() if v in levels and lv.n])
-            t = pooled([treated.levels[v] for v in levels])
+            # the untreated probes run beside the treated ones (same batch, same load) when
+            # there are any; stage 1's otherwise
+            control = self.h.ladder(factor, "control")
+            untreated = "control" if control is not None and all(
+                control.levels.get(v) and control.levels[v].n for v in levels) else None
+            # both arms without the probes that ran beside a path outage (heartbeats failing)
+            u, u_out = self.h.arm(factor, untreated, levels)
+            t, t_out = self.h.arm(factor, treatment, levels)
+            if not u.n or not t.n:
+                if effect != "any":
+                    untested.append(f"{treatment} on {factor}: every probe of an arm ran beside a path outage "
+                                    f"({u_out + t_out} left out; predicted {effect})")
+                continue
             p_removes = fisher_one_sided(u.failures, u.n, t.failures, t.n)
-            what = f"{factor} at {fmt(min(levels), UNITS[factor])}+: untreated {u.text()}, with {treatment} {t.text()}"
+            left_out = f"; {u_out + t_out} probes beside a path outage left out" if u_out + t_out else ""
+            what = (f"{factor} at {fmt(min(levels), UNITS[factor])}+: untreated {u.text()}, with {treatment} "
+                    f"{t.text()}{left_out}")
             if effect == "removes":
                 p = binom_ge(t.failures, t.n, STRAY)
                 tests.append(Test(p, f"predicted {treatment} removes failures ({why}); observed it does not: {what} "

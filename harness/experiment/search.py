@@ -112,10 +112,16 @@ class Search:
         # untreated controls must meet the same waves (an outage world's h3 treatment batch
         # had put every control in the first wave and the h2c arm in a later one, after the
         # outage: "protocol removes failures", 8/8 vs 2/8)
+        # A treatment and its controls share their level's place in the order (the longest of
+        # them): the h2c-less read-pace arm has no window to wait for, and sorted by its own
+        # length it started a wave after its controls
         rank: Counter = Counter()
+        longest: dict[str, float] = {}
+        for spec, tags in jobs:
+            longest[_group(tags)] = max(longest.get(_group(tags), 0.0), _expected_seconds(spec))
         order = []
         for spec, tags in jobs:
-            order.append((-_expected_seconds(spec), rank[_arm(tags)], spec, tags))
+            order.append((-longest[_group(tags)], rank[_arm(tags)], spec, tags))
             rank[_arm(tags)] += 1
         for _, _, spec, tags in sorted(order, key=lambda o: o[:2]):
             if not self.t.affordable(spec):
@@ -396,6 +402,13 @@ def _expected_seconds(spec: ProbeSpec) -> float:
     if spec.read_pace:
         transfer += (spec.h2_window or 0) / spec.read_pace
     return transfer
+
+
+def _group(tags: dict) -> str:
+    """The arms compared with each other: a level's treatments and its controls."""
+    if tags.get("role") == "treatment":
+        return f"{tags['factor']}@{tags['level']:g}"
+    return _arm(tags)
 
 
 def _arm(tags: dict) -> str:
