@@ -107,3 +107,42 @@ def test_a_treatment_outside_any_outage_is_still_compared():
     u, out = h.arm("read_pace", "control", [0.5])
     assert out == 0 and u.n == 8 and u.failures == 8
     assert len(tests) == 1 and tests[0].p < 0.05  # the treated arm still fails: "removes" is contradicted
+
+
+def test_a_heartbeat_held_past_its_watchdog_saw_the_path_down():
+    """An outage shorter than a heartbeat's connect-and-headers deadline only delays it: the
+    heartbeats it held answer late, together, when the path comes back. Held past its own
+    stream watchdog (idle_timeout, target units) it counts as the path down; a merely slow
+    one does not."""
+    from harness.experiment.analysis import path_down
+
+    def hb(start: float, t_headers: float) -> dict:
+        r = _rec("heartbeat", start, start + t_headers + 0.01)
+        r["t_headers"] = t_headers
+        r["probe"].update(idle_timeout=2.5, unit_s=1.0)
+        return r
+
+    held = [hb(298.1, 4.1), hb(299.3, 2.6)]
+    assert all(path_down(h) for h in held)
+    assert not path_down(hb(300.6, 1.06))  # under its 2.5 s watchdog: slow, not down
+    assert not path_down({**hb(10.0, 4.1), "probe": {**hb(10.0, 4.1)["probe"], "unit_s": 2.0}})  # 5 s real
+    dead = [_rec("ladder", 290, 302, "timeout") for _ in range(3)]
+    steady = [hb(t, 0.03) for t in range(280, 320, 1) if not 297 <= t <= 301]
+    assert history(dead + steady + held).coincidences()[:2] == (3, 3)
+    assert history(dead + steady).coincidences()[:2] == (3, 0)
+
+
+def test_failures_no_heartbeat_ran_beside_are_not_counted_against_the_path_going_down():
+    """The first stage runs before the heartbeats start: its failures say nothing about
+    whether the path was down, and must not read as "the path stayed up"."""
+    early = [_rec("ladder", t, t + 2, "timeout") for t in (1.0, 3.0, 5.0, 7.0)]
+    late = [_rec("ladder", 60, 65, "timeout") for _ in range(3)]
+    hb = [h for h in _heartbeats(100, down=(62, 64)) if h["probe"]["t_wall_start"] >= 40]
+    assert history(early + late + hb).coincidences()[:2] == (3, 3)
+    from harness.experiment.judge import Judge
+
+    t, support, _ = Judge(history(early + late + hb)).heartbeat("together", "outages")
+    assert support and t.p > 0.05
+    # with only the early failures, nothing was watched: untested, not "the path stayed up"
+    t, support, untested = Judge(history(early + hb)).heartbeat("together", "outages")
+    assert t is None and "none ran beside the 4 failed probes" in untested

@@ -12,7 +12,8 @@ claim that can be contradicted gets a test with a p-value:
               or, for a treatment, removes them (untreated vs treated at the same levels)
     removes   the treated probes at the failing levels still fail (binomial, p = 0.2)
     together  canaries beside failing probes live (binomial, p = 0.5); for heartbeats: failed
-              probes during whose life no heartbeat failed
+              probes during whose life no heartbeat saw the path down
+              (failed, or answered only after its own watchdog)
     kinds     most failures of a ladder take forms the hypothesis cannot produce (binomial,
               a stray rate of 0.2)
 
@@ -228,17 +229,21 @@ class Judge:
 
     def heartbeat(self, effect: str, why: str) -> tuple[Test | None, str | None, str | None]:
         n_fail, hit, n_hb, hb_failed = self.h.coincidences()
-        what = (f"{hit}/{n_fail} failed probes had a heartbeat fail during their life; heartbeats failed "
-                f"{hb_failed}/{n_hb}")
+        what = (f"{hit}/{n_fail} failed probes beside heartbeats had one see the path down during their life; heartbeats "
+                f"failed or were held past their watchdog {hb_failed}/{n_hb}")
         if effect == "together":
             if not n_hb:
                 return None, None, "heartbeats: none ran"
+            unwatched_failures = sum(1 for r in self.h.failures if r.get("t_failure") is not None) - n_fail
+            if not n_fail and unwatched_failures:
+                return None, None, (f"heartbeats: none ran beside the {unwatched_failures} failed probes (predicted "
+                                    "together): heartbeats through a longer run would settle it")
             if not n_fail:
                 _, exposure = self.h.covered()
                 unwatched = len(self.h.unwatched_outages())
                 seen = (f"; the heartbeats saw the path go down {unwatched} time(s) while no probe was alive (an "
                         f"outage no stream met)" if unwatched else "")
-                return None, None, (f"no probe failed ({hb_failed}/{n_hb} heartbeats failed) in {exposure:.0f} s "
+                return None, None, (f"no probe failed ({hb_failed}/{n_hb} heartbeats saw the path down) in {exposure:.0f} s "
                                     f"during which a probe was alive: outages that kill streams, if any, are rarer "
                                     f"than about one per {exposure / 3:.0f} s here (95%){seen}; a longer run would "
                                     f"bound them further")
