@@ -17,7 +17,8 @@ Kinds (`Outcome.kind`) and their parameters:
     h2_goaway(code)            GOAWAY that ended our stream
     http_error(status, type)   a response with status >= 400 (type from the API error body)
     sse_error(type)            an `event: error` in the stream
-    timeout(phase)             our own timer fired: phase connect | headers | body
+    timeout(phase)             our own timer fired: phase connect | headers | upload (no upload
+                               progress before headers) | body
     connect_error(errno)       the connection could not be made (ENETUNREACH, ECONNREFUSED...)
 The record's `label` is the display form, e.g. "h2_rst_stream(2)", "http_error(529, overloaded_error)".
 """
@@ -38,7 +39,7 @@ KINDS = ("completed", "truncated_clean", "reset_before_headers", "reset_mid_stre
          "fin_before_headers", "h2_rst_stream", "h2_goaway", "http_error", "sse_error", "timeout",
          "connect_error")
 ENDS = ("complete", "eof", "reset", "rst_stream", "goaway", "timeout", "connect_error")
-PHASES = ("connect", "headers", "body")
+PHASES = ("connect", "headers", "upload", "body")  # upload: before headers, no upload progress
 
 
 @dataclass
@@ -52,7 +53,7 @@ class Observation:
     error_type: str | None = None  # API error body's error.type for status >= 400
     h2_code: int | None = None  # RST_STREAM / GOAWAY error code
     errno: int | None = None  # for connect_error (and recorded for resets)
-    timeout_phase: str | None = None  # connect | headers | body, for end == "timeout"
+    timeout_phase: str | None = None  # connect | headers | upload | body, for end == "timeout"
 
 
 @dataclass

@@ -709,3 +709,49 @@ def test_overall_deadline_ends_a_probe_that_nothing_else_would_end():
         srv.close()
     assert rec.outcome == "timeout" and "overall deadline" in rec.client_message
     assert elapsed < 10, elapsed
+
+
+def _sink(read_every: float | None):
+    """A TCP server that takes a request and never answers: with read_every None it stops
+    reading at once (the upload stalls when the buffers fill), else it reads 64 KB every
+    `read_every` seconds (the upload crawls but moves)."""
+    srv = socket.create_server(("127.0.0.1", 0))
+    srv.settimeout(10)
+    stop = threading.Event()
+
+    def serve():
+        try:
+            conn, _ = srv.accept()
+        except OSError:
+            return
+        conn.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16384)
+        while not stop.wait(read_every if read_every is not None else 0.1):
+            if read_every is not None:
+                try:
+                    conn.recv(65536)
+                except OSError:
+                    break
+        conn.close()
+
+    threading.Thread(target=serve, daemon=True).start()
+    return srv, stop
+
+
+@pytest.mark.parametrize("read_every, phase", [(None, "upload"), (0.05, "headers")])
+def test_an_upload_without_progress_ends_the_probe(read_every, phase):
+    """upload_idle: bytes still queued and none acknowledged for that long end the probe as a
+    timeout in phase "upload" -- a dead flow -- while an upload that crawls on waits for its
+    headers deadline (the server is slow, not gone)."""
+    srv, stop = _sink(read_every)
+    try:
+        rec = run(Probe(base_url=f"http://127.0.0.1:{srv.getsockname()[1]}", size=32_000_000, timeout=4.0,
+                        upload_idle=1.0))
+    finally:
+        stop.set()
+        srv.close()
+    assert rec.outcome == "timeout" and rec.phase == phase, (rec.outcome, rec.phase, rec.client_message)
+    if phase == "upload":
+        # 1 s without progress, looked at every 0.25 s; generous for a loaded machine, and
+        # far from the 4 s headers deadline it would otherwise have waited for
+        assert rec.t_total < 3.5, rec.t_total
+        assert "no progress" in rec.client_message

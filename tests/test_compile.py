@@ -16,7 +16,7 @@ from harness.origin.plan import When, parse_plan, plan_to_json
 from harness.origin.sse import StreamSpec
 from harness.units import FACTORS, timed_fields
 from harness.worlds import MODULES, by_name, h1, h2, h3, h4, h5
-from harness.worlds.compile import UNSCALED, compile_world, lab_stream
+from harness.worlds.compile import UNSCALED, UPLOAD_IDLE_FLOOR_S, compile_world, lab_stream
 from harness.worlds.model import Outages, ProbeSpec, World
 from netem.outage import Window
 from netem.profile import LinkProfile
@@ -218,8 +218,8 @@ def _cells(family: str) -> list[ProbeSpec]:
 def test_compiled_worlds_differ_only_by_the_time_scale(w, p, sa, sb):
     """Every number the lab gets at scale b is the one at scale a times (b/a)^power of its
     unit: durations follow the scale, rates its inverse, bytes and counts stay. Only the
-    lab's whole-second limits (keepalive, conntrack) and the probe's own overall timeout
-    (it includes real upload time) may differ."""
+    lab's whole-second limits (keepalive, conntrack), the probe's own overall timeout (it
+    includes real upload time) and its upload watchdog (floored in real seconds) may differ."""
     la, lb = compile_world(w.with_(time_scale=sa)), compile_world(w.with_(time_scale=sb))
     fa, fb = _flat(la), _flat(lb)
     fa.update({"probe" + k: v for k, v in _flat(la.probe(p, "http://127.0.0.1:1")).items()})
@@ -227,10 +227,12 @@ def test_compiled_worlds_differ_only_by_the_time_scale(w, p, sa, sb):
     assert fa.keys() == fb.keys()
     r = sb / sa
     for k in fa:
-        if k in (".nat_timeout", "probe.keepalive", "probe.timeout", "probe.deadline"):
+        if k in (".nat_timeout", "probe.keepalive", "probe.timeout", "probe.deadline", "probe.upload_idle"):
             continue
         x, y = fa[k], fb[k]
         assert any(y == pytest.approx(x * f, rel=1e-9, abs=1e-12) for f in (1, r, 1 / r)), (k, x, y)
+    # the floored one is the scaled watchdog or the floor, whichever is longer
+    assert fb["probe.upload_idle"] == pytest.approx(max(UPLOAD_IDLE_FLOOR_S, fb["probe.idle_timeout"]))
     # the rounded ones round the scaled value, never change it otherwise
     assert lb.nat_timeout == pytest.approx(max(1.0, w.nat_timeout * sb))
 

@@ -14,9 +14,12 @@ connection: after an RST Linux reports ECONNRESET once, to whichever call asks f
 
 from __future__ import annotations
 
+import fcntl
 import math
 import socket
 import ssl
+import struct
+import termios
 
 import trio
 
@@ -186,6 +189,15 @@ class Conn:
     @property
     def unsent(self) -> int:
         return len(self._out)
+
+    def upload_pending(self) -> int:
+        """Bytes written and not yet acknowledged by the peer: ours still queued plus the
+        kernel's send queue (SIOCOUTQ: unsent and unacknowledged; 0 where it cannot tell)."""
+        try:
+            outq = struct.unpack("i", fcntl.ioctl(self.raw.fileno(), termios.TIOCOUTQ, b"\0\0\0\0"))[0]
+        except (OSError, ValueError):
+            outq = 0
+        return len(self._out) + outq
 
     # --- reading --------------------------------------------------------------------
     async def recv(self, deadline: float = math.inf, idle: float | None = None) -> bytes | None:

@@ -39,6 +39,9 @@ class Probe:
     # timers (seconds; None: probe.timeout)
     idle_timeout: float | None = None  # raw: give up on this much silence mid-body
     connect_timeout: float | None = None  # raw: TCP (+ TLS) connect
+    # raw: give up before response headers when the upload has made no progress this long
+    # (bytes still queued, none acknowledged): a dead flow, not a slow server (None: off)
+    upload_idle: float | None = None
     think_time: float | None = None  # raw: HEAD / first, idle this long, then the probe (HTTP/1.1 reuse)
     deadline: float | None = None  # node-sdk / claude-code: kill the client after this long
     # raw client's socket
@@ -71,7 +74,8 @@ class Probe:
             check_range("Probe.h2_window", self.h2_window, 1, 2**31 - 1, "bytes, or None")
         if isinstance(self.seed, bool) or not isinstance(self.seed, int):
             raise ConfigError("Probe.seed", self.seed, "an integer")
-        for name in ("idle_timeout", "connect_timeout", "think_time", "deadline", "user_timeout", "canary_timeout"):
+        for name in ("idle_timeout", "connect_timeout", "upload_idle", "think_time", "deadline", "user_timeout",
+                     "canary_timeout"):
             if getattr(self, name) is not None:
                 check_range(f"Probe.{name}", getattr(self, name), 0, 86400, "seconds, or None")
         if self.rcvbuf is not None:

@@ -17,7 +17,7 @@ import math
 import threading
 from dataclasses import replace
 
-from harness.worlds.compile import UPLOAD_FLOOR_BPS, lab_stream
+from harness.worlds.compile import UPLOAD_FLOOR_BPS, UPLOAD_IDLE_FLOOR_S, lab_stream
 from harness.worlds.model import ProbeSpec, World
 
 from .factors import EXTERNAL, LAB, WINDOW, Ranges
@@ -171,6 +171,7 @@ class ExternalTarget:
                      api_key_env=self.api_key_env or "RESETLAB_NO_KEY",
                      timeout=timeout,
                      lab_stream=lab_stream(spec, 1.0) if self.lab_hints else None, idle_timeout=watchdog,
+                     upload_idle=max(UPLOAD_IDLE_FLOOR_S, watchdog),
                      seed=spec.seed, think_time=spec.think_time or None,
                      # an overall cap far beyond every deadline above: a hang still ends
                      deadline=2 * (4 * (spec.duration + spec.longest_idle) + watchdog + 5

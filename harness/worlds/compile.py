@@ -127,6 +127,10 @@ def lab_stream(spec: ProbeSpec, time_scale: float) -> dict:
 # a connect + headers deadline is never shorter than this (real s): a tiny request through the
 # lab's Python edge takes tens of ms, and a loaded 2-core machine can stretch that many times
 HEADERS_FLOOR_S = 1.0
+# an upload that makes no progress this long (real s) at least, or the stream's watchdog if
+# longer, ends the probe: this lab's busy 2 cores held a tiny request up to 4.9 s, and a flow
+# its NAT forgot mid-upload otherwise waited for its headers deadline (139 s of one h2 run)
+UPLOAD_IDLE_FLOOR_S = 5.0
 
 
 def compile_probe(spec: ProbeSpec, plan: LabPlan, base_url: str, origin_log: str = "") -> Probe:
@@ -154,6 +158,7 @@ def compile_probe(spec: ProbeSpec, plan: LabPlan, base_url: str, origin_log: str
                  keepalive=keepalive, read_pace=lab.read_pace, canary=spec.canary, h2_window=spec.h2_window,
                  timeout=timeout, lab_stream=stream, seed=spec.seed,
                  idle_timeout=lab.idle_timeout or plan.client_idle_timeout,
+                 upload_idle=max(UPLOAD_IDLE_FLOOR_S, idle),
                  think_time=lab.think_time or None,
                  origin_log=origin_log or None)  # real clients count retries at the origin
 

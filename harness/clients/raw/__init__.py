@@ -89,7 +89,8 @@ def _request_headers(probe: Probe) -> tuple[list[tuple[str, str]], str]:
 async def _exchange(st: _State, probe: Probe, target: Target, headers, body: bytes) -> None:
     connect_deadline = st.t0 + (probe.connect_timeout if probe.connect_timeout is not None else probe.timeout)
     lim = _Limits(headers_deadline=st.t0 + probe.timeout,
-                  idle=probe.idle_timeout if probe.idle_timeout is not None else probe.timeout)
+                  idle=probe.idle_timeout if probe.idle_timeout is not None else probe.timeout,
+                  upload_idle=probe.upload_idle)
     try:
         conn = await Conn.connect(target.host, target.port,
                                   deadline=min(connect_deadline, lim.headers_deadline),
@@ -134,7 +135,7 @@ async def _exchange(st: _State, probe: Probe, target: Target, headers, body: byt
                         return
                     # the probe is the request made after the think time
                     st.t0 = trio.current_time()
-                    lim = _Limits(headers_deadline=st.t0 + probe.timeout, idle=lim.idle)
+                    lim = _Limits(headers_deadline=st.t0 + probe.timeout, idle=lim.idle, upload_idle=lim.upload_idle)
                     await _h1(st, conn, target, headers, body, lim, h)
                 elif think:
                     raise ConfigError("Probe.think_time", think, "HTTP/1.1 probes only (pooled reuse)")

@@ -159,13 +159,18 @@ class _State:
 class _Limits:
     headers_deadline: float  # trio time
     idle: float
+    upload_idle: float | None = None  # before headers: no upload progress this long is a timeout
+
+
+UPLOAD_CHECK = 0.25  # seconds between looks at the upload's progress while waiting for headers
 
 
 async def _recv(st: _State, conn, lim: _Limits) -> bytes | None:
     """Next bytes for the protocol; None once a timeout has been recorded."""
     if st.status is None:
-        data = await conn.recv(deadline=lim.headers_deadline)
-        if data is None:
+        data = await (_recv_uploading(st, conn, lim) if lim.upload_idle is not None
+                      else conn.recv(deadline=lim.headers_deadline))
+        if data is None and st.end is None:
             st.finish("timeout", f"timeout: no response headers after {st.now():.3f} s",
                       timeout_phase="headers")
     else:
@@ -173,3 +178,24 @@ async def _recv(st: _State, conn, lim: _Limits) -> bytes | None:
         if data is None:
             st.finish("timeout", f"timeout: no response bytes for {lim.idle} s", timeout_phase="body")
     return data
+
+
+async def _recv_uploading(st: _State, conn, lim: _Limits) -> bytes | None:
+    """conn.recv before headers, looking at the upload every UPLOAD_CHECK s: bytes still queued
+    (ours or the kernel's, unacknowledged) and none acknowledged for `upload_idle` seconds
+    end the probe as a timeout in phase "upload". A NAT that forgot a starved 32 MB upload
+    otherwise held it until its headers deadline (139 s of a 2-second-scale world)."""
+    pending, moved = conn.upload_pending(), trio.current_time()
+    while True:
+        data = await conn.recv(deadline=min(lim.headers_deadline, trio.current_time() + UPLOAD_CHECK))
+        now = trio.current_time()
+        if data is not None or now >= lim.headers_deadline:
+            return data
+        left = conn.upload_pending()
+        if left < pending or not left:
+            moved = now
+        pending = left
+        if left and now - moved >= lim.upload_idle:
+            st.finish("timeout", f"timeout: the upload made no progress for {now - moved:.3f} s "
+                                 f"({left} bytes not acknowledged)", timeout_phase="upload")
+            return None
