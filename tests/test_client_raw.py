@@ -755,3 +755,42 @@ def test_an_upload_without_progress_ends_the_probe(read_every, phase):
         # far from the 4 s headers deadline it would otherwise have waited for
         assert rec.t_total < 3.5, rec.t_total
         assert "no progress" in rec.client_message
+
+
+def test_a_warm_up_without_an_answer_ends_at_its_deadline_not_the_overall_one():
+    """A think-time probe whose warm-up HEAD gets no answer (lost in an outage) ends when its
+    headers deadline passes. It used to return with the writer task still running, and its
+    nursery waited for that task until the overall deadline (129 s in h3's think-time probes)."""
+    srv = socket.create_server(("127.0.0.1", 0))
+    held = []
+    threading.Thread(target=lambda: held.append(srv.accept()), daemon=True).start()  # never answers
+    try:
+        t = time.monotonic()
+        rec = run(Probe(base_url=f"http://127.0.0.1:{srv.getsockname()[1]}", size=1000, timeout=1.0,
+                        think_time=1.0, deadline=30.0))
+        took = time.monotonic() - t
+    finally:
+        srv.close()
+    assert rec.outcome == "timeout" and "warm-up request got no answer" in rec.client_message, (
+        rec.outcome, rec.client_message)
+    assert took < 10.0, took  # the 1 s deadline, not the 30 s overall one
+
+
+def test_the_overall_deadline_says_where_the_probe_was():
+    """Whatever hangs past every other timer is reported with the stage it hung in."""
+    srv = socket.create_server(("127.0.0.1", 0))
+    held = []
+
+    def serve():
+        c, _ = srv.accept()
+        held.append(c)
+        c.recv(65536)
+        c.sendall(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n")
+
+    threading.Thread(target=serve, daemon=True).start()
+    try:  # the think time (5 s) outlasts the overall deadline (2 s)
+        rec = run(Probe(base_url=f"http://127.0.0.1:{srv.getsockname()[1]}", size=1000, timeout=1.0,
+                        think_time=5.0, deadline=2.0))
+    finally:
+        srv.close()
+    assert rec.outcome == "timeout" and "stuck in: think" in rec.client_message, rec.client_message

@@ -91,6 +91,7 @@ async def _exchange(st: _State, probe: Probe, target: Target, headers, body: byt
     lim = _Limits(headers_deadline=st.t0 + probe.timeout,
                   idle=probe.idle_timeout if probe.idle_timeout is not None else probe.timeout,
                   upload_idle=probe.upload_idle)
+    st.stage = "connect"
     try:
         conn = await Conn.connect(target.host, target.port,
                                   deadline=min(connect_deadline, lim.headers_deadline),
@@ -105,6 +106,7 @@ async def _exchange(st: _State, probe: Probe, target: Target, headers, body: byt
     try:
         st.sockopts = read_sockopts(conn.sock)
         if target.tls:
+            st.stage = "tls"
             try:
                 alpn = await conn.start_tls(target.tls_context(probe.ca_path), target.host,
                                             min(connect_deadline, lim.headers_deadline))
@@ -129,19 +131,27 @@ async def _exchange(st: _State, probe: Probe, target: Target, headers, body: byt
             try:  # caught here, not outside: newer trio wraps nursery errors in groups
                 think = probe.think_time
                 if think and st.protocol == "http/1.1":
-                    h = await _h1_warmup(conn, target, headers, lim, float(think))
-                    if isinstance(h, str):
-                        st.finish("eof", h)
-                        return
-                    # the probe is the request made after the think time
-                    st.t0 = trio.current_time()
-                    lim = _Limits(headers_deadline=st.t0 + probe.timeout, idle=lim.idle, upload_idle=lim.upload_idle)
-                    await _h1(st, conn, target, headers, body, lim, h)
+                    st.stage = "warm-up"
+                    h = await _h1_warmup(conn, target, headers, lim, float(think), st)
+                    if isinstance(h, tuple):
+                        # no return here: the writer task must be cancelled below, or the
+                        # nursery waits for it until the overall deadline (a warm-up lost in
+                        # an outage held h3's think-time probes 129 s)
+                        st.finish(h[0], h[1], **({"timeout_phase": "headers"} if h[0] == "timeout" else {}))
+                    else:
+                        # the probe is the request made after the think time
+                        st.t0 = trio.current_time()
+                        st.stage = "request"
+                        lim = _Limits(headers_deadline=st.t0 + probe.timeout, idle=lim.idle,
+                                      upload_idle=lim.upload_idle)
+                        await _h1(st, conn, target, headers, body, lim, h)
                 elif think:
                     raise ConfigError("Probe.think_time", think, "HTTP/1.1 probes only (pooled reuse)")
                 elif st.protocol == "http/1.1":
+                    st.stage = "request"
                     await _h1(st, conn, target, headers, body, lim)
                 else:
+                    st.stage = "request"
                     await _h2(st, conn, target, headers, body, lim, probe.h2_window, nursery)
             except (OSError, ssl.SSLError) as exc:
                 st.fail_with(exc)
@@ -152,7 +162,7 @@ async def _exchange(st: _State, probe: Probe, target: Target, headers, body: byt
         conn.close()
 
 
-async def probe_async(probe: Probe) -> ProbeRecord:
+async def probe_async(probe: Probe, seen: list | None = None) -> ProbeRecord:
     """Run one probe inside trio; never raises for what the network did (that is the result).
 
     Raises ConfigError for a probe that cannot be run (e.g. h2 with an http:// URL).
@@ -169,7 +179,10 @@ async def probe_async(probe: Probe) -> ProbeRecord:
             canary = Canary(probe, target)
             await canary.open(nursery)
         st = _State(t0=trio.current_time())
+        if seen is not None:
+            seen.append(st)
         await _exchange(st, probe, target, headers, body)
+        st.stage = "canary" if canary is not None else "done"
         if st.end is None:  # cannot happen; never report a silent success
             st.finish("eof", "internal: the exchange ended without an end kind")
         st.settle()
@@ -198,13 +211,19 @@ async def bounded(probe: Probe) -> ProbeRecord:
     (a canary, a think time, a peer that never answers), the probe ends, as a timeout."""
     if probe.deadline is None:
         return await probe_async(probe)
+    seen: list = []
     with trio.move_on_after(probe.deadline):
-        return await probe_async(probe)
+        return await probe_async(probe, seen)
+    where = ""
+    if seen:  # where it hung: a measurement too
+        st = seen[0]
+        where = (f" (stuck in: {st.stage}, {st.phase}; {st.bytes} response bytes"
+                 f"{'' if st.end is None else ', ended ' + st.end + ' before: ' + str(st.message)})")
     info = probe.public()
     _, info["api_key"] = _request_headers(probe)
     return ProbeRecord.from_outcome(classify(Observation("timeout", timeout_phase="body")), CLIENT,
                                     client_version=VERSION, t_failure=probe.deadline, t_total=probe.deadline,
-                                    client_message=f"overall deadline: {probe.deadline:.3f} s", probe=info)
+                                    client_message=f"overall deadline: {probe.deadline:.3f} s{where}", probe=info)
 
 
 def run(probe: Probe) -> ProbeRecord:

@@ -12,10 +12,11 @@ from .target import Target
 
 
 async def _h1_warmup(conn, target: Target, headers: list[tuple[str, str]], lim: _Limits,
-                     think: float) -> h11.Connection | str:
+                     think: float, st: _State | None = None) -> h11.Connection | tuple[str, str]:
     """A pooled connection: HEAD / on it, then leave it idle for `think` seconds.
 
-    Returns the h11 connection, ready for the next request, or why the warm-up failed.
+    Returns the h11 connection, ready for the next request, or how the warm-up ended (an end
+    kind: timeout, our own deadline; eof, the server closed) and why.
     """
     h = h11.Connection(h11.CLIENT, max_incomplete_event_size=1 << 20)
     conn.queue(h.send(h11.Request(method="HEAD", target=target.prefix + "/",
@@ -26,14 +27,16 @@ async def _h1_warmup(conn, target: Target, headers: list[tuple[str, str]], lim: 
         if event is h11.NEED_DATA:
             data = await conn.recv(lim.headers_deadline)
             if data is None:
-                return "warm-up request timed out"
+                return "timeout", "timeout: the warm-up request got no answer before the headers deadline"
             h.receive_data(data)
             continue
         if isinstance(event, h11.EndOfMessage):
             break
         if isinstance(event, h11.ConnectionClosed):
-            return "warm-up connection closed"
+            return "eof", "warm-up connection closed"
     h.start_next_cycle()
+    if st is not None:
+        st.stage = "think"
     # idle, and deliberately not reading: like a pool, we only find out on reuse
     await trio.sleep(think)
     return h

@@ -69,6 +69,8 @@ class _State:
     body: bytearray = field(default_factory=bytearray)
     sockopts: dict[str, Any] | None = None
     goaway: tuple[int, str] | None = None  # a graceful GOAWAY that still covers our stream
+    stage: str = "start"  # where the exchange is (connect, tls, warm-up, think, request): named
+    # by the overall deadline when it fires
 
     def now(self) -> float:
         return trio.current_time() - self.t0
