@@ -17,8 +17,13 @@ from .prediction import Effect, Expect, table
 STALL_LIMIT = 30.0
 WINDOW = 4096  # the slow client's HTTP/2 stream window (bytes)
 # bytes per field second: draining a full 4 KB window takes 100 field s, beyond twice the
-# stall limit (2048 B/s in the lab at time_scale 0.02: read paces scale like durations, inversely)
+# stall limit (1024 B/s in the lab at time_scale 0.04: read paces scale like durations, inversely)
 SLOW = 40.96
+# 0.04, not 0.02: the 30 s stall limit is then 1.2 real s. At 0.6 s, five worlds searched at
+# once starved the slow reader past it: in one ./lab table run every read-pace level from
+# 0.5 s per window up failed in the same 8 s (headers after up to 2.3 s), the ladder's
+# boundary came out at 7.7-8 s, and the treatment batch's controls then passed 0/8
+TIME_SCALE = 0.04
 
 PREDICTIONS = table(
     Effect("size", "none", "the request size does not touch the response window"),
@@ -35,7 +40,7 @@ PREDICTIONS = table(
 KINDS = {"*": {"h2_rst_stream", "h2_goaway"}}
 
 
-def world(stall_limit: float = STALL_LIMIT, time_scale: float = 0.02, **kw) -> World:
+def world(stall_limit: float = STALL_LIMIT, time_scale: float = TIME_SCALE, **kw) -> World:
     policy = EdgePolicy(client_protocol="h2c", send_stall_timeout=stall_limit, on_limit="rst_stream",
                         h2_error_code=2)
     return World(name="h4", hypothesis="h4", time_scale=time_scale, edge_policy=policy,
