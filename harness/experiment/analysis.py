@@ -130,10 +130,12 @@ class Ladder:
     levels: dict[float, Level] = field(default_factory=dict)
 
     excluded: dict[float, str] = field(default_factory=dict)  # level -> why it does not count
+    records: list[dict] = field(default_factory=list, repr=False)  # the probes added, as recorded
 
     def add(self, r: dict) -> None:
         v = float(r["probe"]["level"])
         self.levels.setdefault(v, Level(v)).add(r)
+        self.records.append(r)
 
     def exclude(self, value: float, why: str) -> None:
         self.levels.pop(value, None)
@@ -272,12 +274,9 @@ class History:
         keep, out = Level(float("nan")), 0
         if lad is None:
             return keep, out
-        wanted = {v for v in levels if v in lad.levels}
-        for r in self.records:
-            p = r.get("probe", {})
-            if (p.get("factor") != factor or p.get("treatment") != treatment
-                    or p.get("role") in (None, "calibrate", "superseded", "soak", "base", "heartbeat")
-                    or float(p.get("level", -1)) not in wanted):
+        wanted = {v for v in levels if v in lad.levels}  # excluded levels are popped from lad.levels
+        for r in lad.records:
+            if float(r["probe"]["level"]) not in wanted:
                 continue
             if outcome_class(r) != "answered" and self.beside_path_down(r):
                 out += 1
