@@ -134,9 +134,9 @@ async def _exchange(st: _State, probe: Probe, target: Target, headers, body: byt
                     st.stage = "warm-up"
                     h = await _h1_warmup(conn, target, headers, lim, float(think), st)
                     if isinstance(h, tuple):
-                        # no return here: the writer task must be cancelled below, or the
-                        # nursery waits for it until the overall deadline (a warm-up lost in
-                        # an outage held h3's think-time probes 129 s)
+                        # the nursery must cancel the writer task (finally, below), or it waits
+                        # for it until the overall deadline (a warm-up lost in an outage held
+                        # h3's think-time probes 129 s)
                         st.finish(h[0], h[1], **({"timeout_phase": "headers"} if h[0] == "timeout" else {}))
                     else:
                         # the probe is the request made after the think time
@@ -155,7 +155,8 @@ async def _exchange(st: _State, probe: Probe, target: Target, headers, body: byt
                     await _h2(st, conn, target, headers, body, lim, probe.h2_window, nursery)
             except (OSError, ssl.SSLError) as exc:
                 st.fail_with(exc)
-            nursery.cancel_scope.cancel()
+            finally:  # the writer task ends with the exchange, however the exchange ended
+                nursery.cancel_scope.cancel()
     except (OSError, ssl.SSLError) as exc:  # before the exchange: TLS handshake reset
         st.fail_with(exc)
     finally:
